@@ -1,0 +1,5 @@
+import sys
+
+from wdmt.cli import main
+
+sys.exit(main())

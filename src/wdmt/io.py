@@ -1,0 +1,145 @@
+"""Reading fundus photographs and masks from any common format into plain uint8 arrays.
+
+Pillow decodes JPEG, PNG, BMP and most TIFF; tifffile takes the TIFFs Pillow cannot (16-bit RGB, odd
+compressions). Everything comes back as ``uint8`` RGB (H, W, 3) or a boolean mask (H, W), so the rest of the
+pipeline never sees a mode string.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from wdmt.errors import WdmtError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
+# Largest real fundus cameras give ~24 MP (6000 x 4000); IDRiD is 12.2 MP. 64 MP leaves room and still
+# refuses decompression bombs, which Pillow only refuses at 179 MP.
+MAX_PIXELS = 64_000_000
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise WdmtError(path, "file not found")
+    if not path.is_file():
+        raise WdmtError(path, "not a regular file")
+    if path.stat().st_size == 0:
+        raise WdmtError(path, "file is empty")
+
+
+def _to_uint8(arr: np.ndarray) -> np.ndarray:
+    """Scale integer or float pixel data to uint8 by its dtype's range (16-bit / 257, float * 255)."""
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == bool:
+        return arr.astype(np.uint8) * 255
+    if np.issubdtype(arr.dtype, np.integer):
+        top = 65535 if arr.max(initial=0) > 255 or arr.dtype.itemsize >= 2 else 255
+        return np.clip(np.round(arr.astype(np.float64) * (255.0 / top)), 0, 255).astype(np.uint8)
+    arr = np.nan_to_num(arr.astype(np.float64))
+    scale = 255.0 if arr.max(initial=0) <= 1.0 else 1.0
+    return np.clip(np.round(arr * scale), 0, 255).astype(np.uint8)
+
+
+def _pil_to_array(im: Image.Image) -> np.ndarray:
+    """Any Pillow mode to uint8 (H, W) or (H, W, 3); alpha is composited on black (outside the eye)."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(im)
+        if im.mode == "I" and arr.max(initial=0) <= 255:
+            return arr.astype(np.uint8)
+        return _to_uint8(arr.astype(np.uint16) if im.mode.startswith("I;16") else arr)
+    if im.mode in ("1", "L"):
+        return np.asarray(im.convert("L"))
+    if im.mode in ("LA", "RGBA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        return np.asarray(Image.alpha_composite(black, rgba).convert("RGB"))
+    return np.asarray(im.convert("RGB"))
+
+
+def _open_pil(path: Path) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(path) as im:
+                w, h = im.size
+                if w * h > MAX_PIXELS:
+                    raise WdmtError(path, f"image is {w} x {h} = {w * h / 1e6:.0f} MP, over the {MAX_PIXELS / 1e6:.0f} MP limit")
+                if w < 1 or h < 1:
+                    raise WdmtError(path, "image has no pixels")
+                im.load()
+                im = ImageOps.exif_transpose(im)
+                return _pil_to_array(im)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise WdmtError(path, f"image is larger than the {MAX_PIXELS / 1e6:.0f} MP limit (decompression bomb?)") from None
+        except UnidentifiedImageError:
+            raise WdmtError(path, "not an image file Pillow can decode (wrong extension or corrupt header)") from None
+        except OSError as e:
+            raise WdmtError(path, f"cannot decode image: {e}") from None
+        except (ValueError, SyntaxError) as e:
+            raise WdmtError(path, f"cannot decode image: {e}") from None
+
+
+def _open_tiff(path: Path) -> np.ndarray:
+    import tifffile
+
+    try:
+        arr = tifffile.imread(path, key=0)
+    except Exception as e:  # tifffile raises many types for corrupt files
+        raise WdmtError(path, f"cannot decode TIFF: {e}") from None
+    if arr.ndim == 3 and arr.shape[0] in (3, 4) and arr.shape[-1] not in (3, 4):
+        arr = np.moveaxis(arr, 0, -1)
+    if arr.ndim == 3 and arr.shape[-1] == 4:
+        arr = arr[..., :3]
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim not in (2, 3) or arr.shape[0] * arr.shape[1] > MAX_PIXELS:
+        raise WdmtError(path, f"unsupported TIFF layout {arr.shape}")
+    return _to_uint8(arr)
+
+
+def read_array(path: str | os.PathLike) -> np.ndarray:
+    """Decode an image file to uint8, (H, W) for grey files and (H, W, 3) otherwise."""
+    path = Path(path)
+    _check_file(path)
+    try:
+        return _open_pil(path)
+    except WdmtError:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            return _open_tiff(path)
+        raise
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read a photograph as uint8 RGB (H, W, 3); grey files are repeated over the three channels."""
+    arr = read_array(path)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=2)
+    return np.ascontiguousarray(arr)
+
+
+def read_mask(path: str | os.PathLike, *, inverted: bool = False) -> np.ndarray:
+    """Read a binary mask as bool (H, W): any value > 0 is positive, or == 0 when ``inverted`` (ADAM's BMPs)."""
+    arr = read_array(path)
+    if arr.ndim == 3:
+        arr = arr.max(axis=2)
+    return arr == 0 if inverted else arr > 0
+
+
+def mask_values(path: str | os.PathLike) -> np.ndarray:
+    """The distinct grey values in a mask file (to flag masks that are not cleanly binary)."""
+    arr = read_array(path)
+    return np.unique(arr if arr.ndim == 2 else arr.max(axis=2))
+
+
+def write_png_atomic(arr: np.ndarray, path: str | os.PathLike) -> None:
+    """Write a PNG through a temporary file and a rename, so a crash never leaves half an image."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    Image.fromarray(arr).save(tmp, format="PNG")
+    os.replace(tmp, path)

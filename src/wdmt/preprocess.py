@@ -1,0 +1,221 @@
+"""Fundus photograph -> the model's S x S picture, its tiles, and masks that follow the same geometry.
+
+Defaults are the paper's (method-spec 1.2): PIL "L" grey, the whole frame resized to 768 x 768 without keeping
+the aspect ratio or cropping to the eye, then cut into 3 x 3 tiles of 256 in row-major order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from PIL import Image
+from scipy import ndimage
+
+from wdmt.errors import WdmtError
+
+ChannelMode = Literal["gray", "green", "rgb"]
+MaskResize = Literal["box", "nearest"]
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """How a photograph becomes model input.
+
+    Args:
+        size: side S of the square picture the model sees (paper: 768).
+        tiles: n, the picture is cut into an n x n grid of S/n tiles (paper: 3).
+        channels: ``gray`` (PIL "L", paper), ``green`` (the fundus channel with most lesion contrast) or ``rgb``.
+        crop_fov: crop to the field of view's bounding box before resizing (paper: no).
+        keep_aspect: pad to a square with black before resizing instead of stretching (paper: no).
+        mask_resize: ``box`` (box filter, then > 0: a lesion pixel anywhere in the box stays a lesion) or ``nearest``.
+    """
+
+    size: int = 768
+    tiles: int = 3
+    channels: ChannelMode = "gray"
+    crop_fov: bool = False
+    keep_aspect: bool = False
+    mask_resize: MaskResize = "box"
+
+    def __post_init__(self) -> None:
+        if self.size < 8 or self.tiles < 1 or self.size % self.tiles:
+            raise WdmtError(None, f"preprocess: size {self.size} must be a multiple of tiles {self.tiles} and >= 8")
+        if self.channels not in ("gray", "green", "rgb"):
+            raise WdmtError(None, f"preprocess: channels must be gray, green or rgb, not {self.channels!r}")
+        if self.mask_resize not in ("box", "nearest"):
+            raise WdmtError(None, f"preprocess: mask_resize must be box or nearest, not {self.mask_resize!r}")
+
+    @property
+    def tile_size(self) -> int:
+        return self.size // self.tiles
+
+    @property
+    def in_channels(self) -> int:
+        return 3 if self.channels == "rgb" else 1
+
+
+def detect_fov(rgb: np.ndarray, *, work_size: int = 384) -> np.ndarray:
+    """The retina's bright disc on the camera's dark surround, as a bool mask of the input's size.
+
+    Thresholds the red channel (brightest in fundus photographs) at a fraction of its bright level, keeps the
+    largest connected part and fills its holes. Runs on a thumbnail for speed. An all-dark frame gives an
+    all-False mask; callers decide whether that is an error.
+    """
+    h, w = rgb.shape[:2]
+    scale = min(1.0, work_size / max(h, w))
+    small = rgb if scale == 1.0 else np.asarray(
+        Image.fromarray(rgb).resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.BILINEAR)
+    )
+    chan = small.max(axis=2).astype(np.float32) if small.ndim == 3 else small.astype(np.float32)
+    bright = float(np.percentile(chan, 99))
+    if bright < 20:
+        return np.zeros((h, w), bool)
+    fov = chan > max(12.0, 0.12 * bright)
+    fov = ndimage.binary_opening(fov, iterations=2)
+    labels, n = ndimage.label(fov)
+    if n == 0:
+        return np.zeros((h, w), bool)
+    sizes = ndimage.sum_labels(fov, labels, index=np.arange(1, n + 1))
+    fov = ndimage.binary_fill_holes(labels == (int(np.argmax(sizes)) + 1))
+    if fov.shape != (h, w):
+        fov = np.asarray(Image.fromarray(fov.astype(np.uint8) * 255).resize((w, h), Image.NEAREST)) > 0
+    return fov
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Where the S x S picture comes from in the original frame: a crop box, then a pad to square, then a resize."""
+
+    crop: tuple[int, int, int, int]  # left, top, right, bottom in the original frame
+    pad: tuple[int, int, int]  # side of the padded canvas (0 = no pad), x offset, y offset
+    size: int
+
+    def apply(self, arr: np.ndarray, resample: int) -> np.ndarray:
+        """Carry an image or mask (uint8) through the crop, pad and resize."""
+        l, t, r, b = self.crop
+        arr = arr[t:b, l:r]
+        side, ox, oy = self.pad
+        if side:
+            canvas = np.zeros((side, side) + arr.shape[2:], arr.dtype)
+            canvas[oy : oy + arr.shape[0], ox : ox + arr.shape[1]] = arr
+            arr = canvas
+        if arr.shape[:2] == (self.size, self.size):
+            return np.ascontiguousarray(arr)
+        return np.asarray(Image.fromarray(arr).resize((self.size, self.size), resample))
+
+
+def plan_geometry(rgb: np.ndarray, cfg: PreprocessConfig, fov: np.ndarray | None = None) -> Geometry:
+    """Decide the crop/pad/resize for one photograph under ``cfg``."""
+    h, w = rgb.shape[:2]
+    crop = (0, 0, w, h)
+    if cfg.crop_fov:
+        fov = detect_fov(rgb) if fov is None else fov
+        if not fov.any():
+            raise WdmtError(None, "no field of view found to crop to (the image is dark)")
+        ys, xs = np.nonzero(fov)
+        crop = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    cw, ch = crop[2] - crop[0], crop[3] - crop[1]
+    pad = (0, 0, 0)
+    if cfg.keep_aspect and cw != ch:
+        side = max(cw, ch)
+        pad = (side, (side - cw) // 2, (side - ch) // 2)
+    return Geometry(crop=crop, pad=pad, size=cfg.size)
+
+
+def to_channels(rgb: np.ndarray, mode: ChannelMode) -> np.ndarray:
+    """RGB uint8 -> (H, W) for gray/green or (H, W, 3) for rgb; gray is exactly PIL's "L" as in the paper."""
+    if mode == "gray":
+        return np.asarray(Image.fromarray(rgb).convert("L"))
+    if mode == "green":
+        return np.ascontiguousarray(rgb[..., 1])
+    return rgb
+
+
+def resize_mask(mask: np.ndarray, geom: Geometry, rule: MaskResize) -> np.ndarray:
+    """Carry a bool mask through ``geom``: ``box`` keeps any lesion pixel in a box, ``nearest`` samples."""
+    resample = Image.BOX if rule == "box" else Image.NEAREST
+    return geom.apply(mask.astype(np.uint8) * 255, resample) > 0
+
+
+def to_tensor(arr: np.ndarray) -> torch.Tensor:
+    """uint8 (H, W) or (H, W, C) -> float32 (C, H, W) in [0, 1], as torchvision's ToTensor."""
+    t = torch.from_numpy(np.ascontiguousarray(arr))
+    if t.ndim == 2:
+        t = t[None]
+    else:
+        t = t.permute(2, 0, 1)
+    return t.float().div_(255.0) if t.dtype == torch.uint8 else t.float()
+
+
+def tile(x: torch.Tensor, n: int) -> torch.Tensor:
+    """(..., C, S, S) -> (..., n*n, C, S/n, S/n), tiles in row-major order (k = row * n + col)."""
+    *lead, c, h, w = x.shape
+    if h % n or w % n:
+        raise ValueError(f"cannot cut {h} x {w} into {n} x {n} tiles")
+    t = x.reshape(*lead, c, n, h // n, n, w // n)
+    d = len(lead)
+    t = t.permute(*range(d), d + 1, d + 3, d, d + 2, d + 4)
+    return t.reshape(*lead, n * n, c, h // n, w // n)
+
+
+def stitch(t: torch.Tensor, n: int) -> torch.Tensor:
+    """Exact inverse of :func:`tile`: (..., n*n, C, s, s) -> (..., C, n*s, n*s)."""
+    *lead, k, c, h, w = t.shape
+    if k != n * n:
+        raise ValueError(f"expected {n * n} tiles, got {k}")
+    d = len(lead)
+    x = t.reshape(*lead, n, n, c, h, w)
+    x = x.permute(*range(d), d + 2, d, d + 3, d + 1, d + 4)
+    return x.reshape(*lead, c, n * h, n * w)
+
+
+@dataclass
+class Prepared:
+    """One photograph after preprocessing, at S x S.
+
+    ``image`` is uint8 (S, S) or (S, S, 3); ``gray`` is the PIL-"L" picture HOG targets are computed on;
+    ``lesion`` is None when the image has no lesion mask; ``fov`` is always present.
+    """
+
+    image: np.ndarray
+    gray: np.ndarray
+    fov: np.ndarray
+    lesion: np.ndarray | None
+    geometry: Geometry
+    original_size: tuple[int, int]  # (width, height)
+
+
+def prepare(
+    rgb: np.ndarray,
+    cfg: PreprocessConfig,
+    *,
+    lesion: np.ndarray | None = None,
+    fov: np.ndarray | None = None,
+    source: str | None = None,
+) -> Prepared:
+    """Preprocess one RGB photograph and its masks (masks at the photograph's own size)."""
+    h, w = rgb.shape[:2]
+    for name, m in (("lesion mask", lesion), ("FOV mask", fov)):
+        if m is not None and m.shape != (h, w):
+            raise WdmtError(source, f"{name} is {m.shape[1]} x {m.shape[0]} but the image is {w} x {h}")
+    if fov is None:
+        fov = detect_fov(rgb)
+    if not fov.any():
+        raise WdmtError(source, "no field of view found: the image is (nearly) all dark")
+    try:
+        geom = plan_geometry(rgb, cfg, fov)
+    except WdmtError as e:
+        raise WdmtError(source, e.reason) from None
+    image = geom.apply(to_channels(rgb, cfg.channels), Image.BICUBIC)
+    gray = image if cfg.channels == "gray" else geom.apply(to_channels(rgb, "gray"), Image.BICUBIC)
+    return Prepared(
+        image=image,
+        gray=gray,
+        fov=resize_mask(fov, geom, "nearest"),
+        lesion=None if lesion is None else resize_mask(lesion, geom, cfg.mask_resize),
+        geometry=geom,
+        original_size=(w, h),
+    )

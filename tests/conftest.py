@@ -1,0 +1,26 @@
+"""Shared fixtures: tiny synthetic datasets made on the fly, and the real data in ../shared/data when present."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def shared_dataset(name: str) -> Path:
+    """A real dataset from ../shared/data, or skip the test with the reason."""
+    p = SHARED_DATA / name
+    if not (p / "manifest.csv").exists():
+        pytest.skip(f"real data not present at {p}")
+    return p
+
+
+@pytest.fixture(scope="session")
+def tiny_synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 12-image synthetic folder dataset at 96 px (8 normal, 4 abnormal)."""
+    from wdmt.synth import generate
+
+    return generate(tmp_path_factory.mktemp("synth") / "data", normal=8, abnormal=4, size=96, seed=3, progress=False)

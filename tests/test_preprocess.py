@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from wdmt import WdmtError
+from wdmt.preprocess import PreprocessConfig, detect_fov, prepare, resize_mask, plan_geometry, stitch, tile
+from wdmt.synth import render
+
+
+@pytest.mark.parametrize("n,shape", [(3, (2, 1, 12, 12)), (2, (3, 8, 8)), (4, (1, 2, 3, 16, 16))])
+def test_tile_stitch_exact_inverse(n, shape):
+    x = torch.randn(shape)
+    t = tile(x, n)
+    assert t.shape[-4:] == (n * n, shape[-3], shape[-2] // n, shape[-1] // n)
+    assert torch.equal(stitch(t, n), x)
+
+
+def test_tiles_are_row_major():
+    x = torch.arange(36.0).reshape(1, 6, 6)
+    t = tile(x, 3)
+    assert torch.equal(t[1, 0], x[0, 0:2, 2:4]) and torch.equal(t[3, 0], x[0, 2:4, 0:2])
+
+
+def test_box_mask_rule_keeps_tiny_lesions_nearest_may_not():
+    m = np.zeros((300, 300), bool)
+    m[101, 101] = True
+    geom = plan_geometry(np.zeros((300, 300, 3), np.uint8), PreprocessConfig(size=30, tiles=3))
+    assert resize_mask(m, geom, "box").sum() == 1
+    assert resize_mask(m, geom, "nearest").sum() == 0
+
+
+def test_fov_detection_matches_synthetic_truth():
+    f = render(256, np.random.default_rng(1), abnormal=False)
+    fov = detect_fov(f.image)
+    iou = (fov & f.fov).sum() / (fov | f.fov).sum()
+    assert iou > 0.97
+
+
+def test_all_dark_image_has_no_fov():
+    assert not detect_fov(np.zeros((50, 60, 3), np.uint8)).any()
+    with pytest.raises(WdmtError, match="field of view"):
+        prepare(np.zeros((50, 60, 3), np.uint8), PreprocessConfig(size=24, tiles=3))
+
+
+def test_prepare_defaults_are_the_paper():
+    cfg = PreprocessConfig()
+    assert (cfg.size, cfg.tiles, cfg.channels, cfg.crop_fov, cfg.keep_aspect, cfg.mask_resize) == (
+        768, 3, "gray", False, False, "box")
+    f = render(128, np.random.default_rng(2), abnormal=True)
+    rgb = np.concatenate([f.image, f.image[:64]], axis=0)  # 192 x 128: not square
+    p = prepare(rgb, PreprocessConfig(size=96, tiles=3), lesion=np.concatenate([f.lesion_union, f.lesion_union[:64]]))
+    assert p.image.shape == (96, 96) and p.lesion.shape == (96, 96) and p.fov.shape == (96, 96)
+    ref = np.asarray(Image.fromarray(rgb).convert("L").resize((96, 96), Image.BICUBIC))
+    assert np.array_equal(p.image, ref)
+
+
+def test_channel_modes_and_aspect_and_crop():
+    f = render(128, np.random.default_rng(4), abnormal=False)
+    rgb = np.pad(f.image, ((0, 0), (40, 40), (0, 0)))  # wide frame, black sides
+    p = prepare(rgb, PreprocessConfig(size=64, tiles=2, channels="rgb", keep_aspect=True))
+    assert p.image.shape == (64, 64, 3) and p.geometry.pad[0] == 208
+    g = prepare(rgb, PreprocessConfig(size=64, tiles=2, channels="green", crop_fov=True))
+    assert g.image.shape == (64, 64)
+    assert g.fov.mean() > 0.7  # cropped to the eye: little black border left
+
+
+def test_mask_size_mismatch_is_an_error():
+    f = render(64, np.random.default_rng(0), abnormal=False)
+    with pytest.raises(WdmtError, match="lesion mask is 10 x 10"):
+        prepare(f.image, PreprocessConfig(size=48, tiles=3), lesion=np.zeros((10, 10), bool), source="x.jpg")
+
+
+def test_bad_config_rejected():
+    with pytest.raises(WdmtError):
+        PreprocessConfig(size=100, tiles=3)
+    with pytest.raises(WdmtError):
+        PreprocessConfig(channels="blue")  # type: ignore[arg-type]
