@@ -40,6 +40,96 @@ def _cmd_data_check(a: argparse.Namespace) -> int:
     return 0 if report["usable"] else 2
 
 
+def _model_options(pairs: list[str] | None) -> dict:
+    """``--set key=value`` pairs for the model config (values parsed as YAML scalars: 16, 0.05, true, multi)."""
+    import yaml
+
+    out = {}
+    for p in pairs or []:
+        if "=" not in p:
+            raise WdmtError(None, f"--set expects key=value, got {p!r}")
+        k, v = p.split("=", 1)
+        out[k.strip()] = yaml.safe_load(v)
+    return out
+
+
+def _cmd_train(a: argparse.Namespace) -> int:
+    from wdmt.api import train
+    from wdmt.config import resolve_config
+    from wdmt.models import model_config
+
+    over = {"model": a.model, "epochs": a.epochs, "seed": a.seed, "batch_size": a.batch_size, "lr": a.lr,
+            "device": a.device}
+    opts = _model_options(a.set)
+    if opts:
+        over["model_options"] = opts
+    cfg = resolve_config(a.preset, a.config, **over)
+    model_config(cfg.model, **cfg.model_options)  # fail early on a bad model option
+    s = train(a.data, cfg, a.out, format=a.format, split_seed=a.split_seed, resume=a.resume, overwrite=a.overwrite,
+              progress=not a.quiet)
+    print(f"trained {cfg.model} for {s['epochs']} epochs in {s['train_seconds']} s; run in {a.out}")
+    return 0
+
+
+def _cmd_test(a: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from wdmt.api import test
+    from wdmt.train import load_run_model
+
+    _, cfg = load_run_model(a.run, a.checkpoint)
+    ev = cfg.eval
+    for k in ("fov", "score", "smooth_sigma"):
+        if getattr(a, k) is not None:
+            ev = replace(ev, **{k: getattr(a, k)})
+    r = test(a.run, a.data, format=a.format, split=a.split, protocol=a.protocol, ev=ev, out=a.out, which=a.checkpoint,
+             pictures=a.pictures, progress=not a.quiet and not a.json)
+    if a.json:
+        print(json.dumps(r, indent=2))
+    else:
+        p, i = r["pixel"], r["image"]
+        if p.get("n_images"):
+            print(f"pixel ({r['protocol']}): AUROC {p['auroc']:.3f} [{p['auroc_ci95'][0]:.3f}, {p['auroc_ci95'][1]:.3f}]  "
+                  f"bal.acc {p['balanced_accuracy']:.3f}  F1-micro {p['f1_micro']:.3f}  Dice {p['f1']:.3f}  "
+                  f"AP {p['ap']:.3f}  AUPRO {p['aupro']:.3f}")
+            print("pixel AUROC by FOV handling: " + ", ".join(f"{k} {v:.3f}" for k, v in r["pixel_auroc_by_fov"].items()))
+        if "auroc" in i:
+            print(f"image ({r['protocol']}): AUROC {i['auroc']:.3f}  AP {i['ap']:.3f}  bal.acc {i['balanced_accuracy']:.3f}  F1 {i['f1']:.3f}")
+        print(f"wrote {r['out']}")
+    return 0
+
+
+def _cmd_predict(a: argparse.Namespace) -> int:
+    from wdmt.api import predict
+
+    rows = predict(a.run, a.images, a.out, which=a.checkpoint, progress=not a.quiet)
+    for r in rows:
+        print(json.dumps(r))
+    return 0
+
+
+def _cmd_models(a: argparse.Namespace) -> int:
+    from wdmt.models import MODELS
+
+    rows = [{"name": n, "paper": e.info.paper, "input_size": e.info.input_size, "needs_hog": e.info.needs_hog,
+             "adversarial": e.info.adversarial, "description": e.info.description} for n, e in MODELS.items()]
+    if a.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for r in rows:
+            size = r["input_size"] or "any"
+            print(f"{r['name']:12s} hog={'yes' if r['needs_hog'] else 'no ':3s} adversarial={'yes' if r['adversarial'] else 'no ':3s} "
+                  f"input={size!s:4s} {r['description']}")
+    return 0
+
+
+def _cmd_demo(a: argparse.Namespace) -> int:
+    from wdmt.demo import demo
+
+    demo(a.out, epochs=a.epochs, progress=not a.quiet)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="wdmt", description="Unsupervised lesion detection in fundus photographs.")
     p.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
@@ -64,6 +154,59 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="print one JSON object")
     c.add_argument("--quiet", action="store_true")
     c.set_defaults(func=_cmd_data_check)
+
+    t = sub.add_parser("train", help="train a model on the normal images of a dataset")
+    t.add_argument("--data", required=True)
+    t.add_argument("--format", default="auto", choices=["auto", "folder", "idrid", "adam"])
+    t.add_argument("--model", default="wdmt", help="see 'wdmt models'")
+    t.add_argument("--preset", default="cpu", help="cpu, paper or tiny")
+    t.add_argument("--config", help="YAML file of config keys (applied after the preset)")
+    t.add_argument("--out", required=True, help="run directory")
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--lr", type=float)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--split-seed", type=int, default=0, help="seed of the train/val/test split of normal images")
+    t.add_argument("--device", help="auto, cpu, cuda, cuda:1, mps")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="model option, e.g. --set width=32 --set delta=0.1")
+    t.add_argument("--resume", action="store_true")
+    t.add_argument("--overwrite", action="store_true")
+    t.add_argument("--quiet", action="store_true")
+    t.set_defaults(func=_cmd_train)
+
+    e = sub.add_parser("test", help="evaluate a run (pixel and image level)")
+    e.add_argument("--run", required=True)
+    e.add_argument("--data", help="dataset (default: the run's own)")
+    e.add_argument("--format", default="auto", choices=["auto", "folder", "idrid", "adam"])
+    e.add_argument("--split", default="test", choices=["test", "all", "val", "train"])
+    e.add_argument("--protocol", default="paper", choices=["paper", "strict"])
+    e.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    e.add_argument("--fov", choices=["none", "zero", "inside"])
+    e.add_argument("--score", choices=["topk", "max", "gatingano"])
+    e.add_argument("--smooth-sigma", type=float)
+    e.add_argument("--pictures", type=int, default=4, help="how many test images get a picture grid")
+    e.add_argument("--out", help="output folder (default RUN/eval-SPLIT)")
+    e.add_argument("--json", action="store_true")
+    e.add_argument("--quiet", action="store_true")
+    e.set_defaults(func=_cmd_test)
+
+    pr = sub.add_parser("predict", help="score fundus photographs with a trained run")
+    pr.add_argument("--run", required=True)
+    pr.add_argument("images", nargs="+")
+    pr.add_argument("--out", required=True)
+    pr.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    pr.add_argument("--quiet", action="store_true")
+    pr.set_defaults(func=_cmd_predict)
+
+    m = sub.add_parser("models", help="list the registered models")
+    m.add_argument("--json", action="store_true")
+    m.set_defaults(func=_cmd_models)
+
+    dm = sub.add_parser("demo", help="synthesise data, train WDMT-Net (cpu preset), evaluate, show the pictures")
+    dm.add_argument("--out", default="wdmt-demo")
+    dm.add_argument("--epochs", type=int, default=None)
+    dm.add_argument("--quiet", action="store_true")
+    dm.set_defaults(func=_cmd_demo)
     return p
 
 

@@ -104,7 +104,7 @@ class Geometry:
             arr = canvas
         if arr.shape[:2] == (self.size, self.size):
             return np.ascontiguousarray(arr)
-        return np.asarray(Image.fromarray(arr).resize((self.size, self.size), resample))
+        return np.array(Image.fromarray(arr).resize((self.size, self.size), resample))
 
 
 def plan_geometry(rgb: np.ndarray, cfg: PreprocessConfig, fov: np.ndarray | None = None) -> Geometry:
@@ -128,7 +128,7 @@ def plan_geometry(rgb: np.ndarray, cfg: PreprocessConfig, fov: np.ndarray | None
 def to_channels(rgb: np.ndarray, mode: ChannelMode) -> np.ndarray:
     """RGB uint8 -> (H, W) for gray/green or (H, W, 3) for rgb; gray is exactly PIL's "L" as in the paper."""
     if mode == "gray":
-        return np.asarray(Image.fromarray(rgb).convert("L"))
+        return np.array(Image.fromarray(rgb).convert("L"))
     if mode == "green":
         return np.ascontiguousarray(rgb[..., 1])
     return rgb
@@ -142,7 +142,7 @@ def resize_mask(mask: np.ndarray, geom: Geometry, rule: MaskResize) -> np.ndarra
 
 def to_tensor(arr: np.ndarray) -> torch.Tensor:
     """uint8 (H, W) or (H, W, C) -> float32 (C, H, W) in [0, 1], as torchvision's ToTensor."""
-    t = torch.from_numpy(np.ascontiguousarray(arr))
+    t = torch.from_numpy(np.array(arr, copy=True))
     if t.ndim == 2:
         t = t[None]
     else:

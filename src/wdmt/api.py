@@ -1,0 +1,189 @@
+"""Plain functions behind the CLI verbs: train, test, predict, demo. Each returns what it wrote."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from wdmt.config import EvalConfig, TrainConfig, from_dict, to_dict
+from wdmt.datasets import open_dataset
+from wdmt.errors import WdmtError
+from wdmt.evaluate import (FOV_MODES, calibrate, fov_variants, image_metrics, infer, picture, pixel_metrics,
+                           plot_roc, write_predictions, _headline)
+from wdmt.pipeline import load_samples
+from wdmt.train import Trainer, load_run_model, pick_device, write_json_atomic
+
+
+def train(data: str | Path, cfg: TrainConfig, out: str | Path, *, format: str = "auto", split_seed: int = 0,
+          resume: bool = False, overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Train ``cfg.model`` on the normal images of ``data``; calibrate strict thresholds on its val normals."""
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not resume:
+        if not overwrite:
+            raise WdmtError(out, "run directory exists and is not empty; use --resume to continue or --overwrite")
+        shutil.rmtree(out)
+    idx = open_dataset(data, format=format, seed=split_seed)
+    if idx.problems:
+        raise WdmtError(data, f"dataset has problems (run 'wdmt data check'): {idx.problems[0]}")
+    t0 = time.perf_counter()
+    summary = Trainer(cfg, idx, out, progress=progress).fit(resume=resume)
+    summary["train_seconds"] = round(time.perf_counter() - t0, 1)
+    cal = calibrate_run(out, progress=progress)
+    summary["calibration"] = cal
+    write_json_atomic(out / "summary.json", summary)
+    return summary
+
+
+def _run_data(run: Path) -> tuple[Any, dict[str, Any]]:
+    info = json.loads((run / "data.json").read_text())
+    idx = open_dataset(info["root"], format=info["format"])
+    splits = info["splits"]
+    idx.samples = [replace(s, split=splits.get(s.id, s.split)) for s in idx.samples]
+    return idx, info
+
+
+def calibrate_run(run: str | Path, ev: EvalConfig | None = None, which: str = "best", progress: bool = False) -> dict[str, Any]:
+    """Strict thresholds for every FOV mode from the run's validation normals; cached in calibration.json."""
+    run = Path(run)
+    model, cfg = load_run_model(run, which)
+    ev = ev or cfg.eval
+    path = run / "calibration.json"
+    cache = json.loads(path.read_text()) if path.exists() else []
+    key = {"checkpoint": which, **asdict(ev)}
+    for entry in cache:
+        if entry.get("key") == key:
+            return entry
+    idx, _ = _run_data(run)
+    val = load_samples(idx.split("val"), cfg.preprocess, None, progress=False)
+    results = infer(model, val, cfg.preprocess.tiles, latent=ev.score == "gatingano", progress=progress)
+    new = []
+    for mode in FOV_MODES:
+        e = replace(ev, fov=mode)
+        entry = {"key": {"checkpoint": which, **asdict(e)}, **calibrate(results, e)}
+        new.append(entry)
+    cache = [c for c in cache if c.get("key") not in [n["key"] for n in new]] + new
+    write_json_atomic(path, cache)
+    return next(n for n in new if n["key"] == key)
+
+
+def test(run: str | Path, data: str | Path | None = None, *, format: str = "auto", split: str = "test",
+         protocol: str = "paper", ev: EvalConfig | None = None, out: str | Path | None = None, which: str = "best",
+         pictures: int = 4, progress: bool = True, n_boot: int = 1000) -> dict[str, Any]:
+    """Evaluate a run on the test split of its own data (or every image of another dataset with split='all')."""
+    run = Path(run)
+    if protocol not in ("paper", "strict"):
+        raise WdmtError(None, f"protocol must be paper or strict, not {protocol!r}")
+    model, cfg = load_run_model(run, which)
+    ev = ev or cfg.eval
+    if data is None:
+        idx, _ = _run_data(run)
+    else:
+        idx = open_dataset(data, format=format)
+        if split != "all":
+            _, info = _run_data(run)
+            if Path(info["root"]).resolve() == Path(data).resolve():
+                idx.samples = [replace(s, split=info["splits"].get(s.id, s.split)) for s in idx.samples]
+    samples = idx.split(split)
+    if not samples:
+        raise WdmtError(data or run, f"no images in split {split!r}")
+    cal = calibrate_run(run, ev, which)
+    t0 = time.perf_counter()
+    items = load_samples(samples, cfg.preprocess, None, progress=progress, desc="test images")
+    device = pick_device(cfg.device)
+    model.to(device)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+    results = infer(model, items, cfg.preprocess.tiles, device, latent=ev.score == "gatingano", progress=progress,
+                    channels_last=cfg.channels_last)
+    infer_s = time.perf_counter() - t0
+    pix = pixel_metrics(results, ev, cal["pixel_threshold"], n_boot=n_boot)
+    img = image_metrics(results, ev, cal["image_threshold"], n_boot=n_boot)
+    out = Path(out) if out else run / f"eval-{split}"
+    out.mkdir(parents=True, exist_ok=True)
+    report = {
+        "protocol": protocol, "checkpoint": which, "split": split, "data": str(idx.root), "model": cfg.model,
+        "eval": asdict(ev), "calibration": {k: cal[k] for k in ("pixel_threshold", "image_threshold", "n_images", "rule")},
+        "pixel": _headline(pix, protocol), "image": _headline(img, protocol),
+        "pixel_auroc_by_fov": fov_variants(results, ev) if pix.get("n_images") else {},
+        "seconds": {"inference": round(infer_s, 2)},
+    }
+    write_json_atomic(out / "metrics.json", report)
+    thr = cal["image_threshold"] if protocol == "strict" else (img.get("paper") or {}).get("threshold")
+    write_predictions(out / "predictions.csv", results, ev, thr)
+    plot_roc(out / "roc.png", results, ev, f"{cfg.model} ({protocol} protocol)")
+    if pictures:
+        pic_dir = out / "pictures"
+        pic_dir.mkdir(exist_ok=True)
+        vmax = float(np.quantile(np.concatenate([r.map(ev).ravel() for r in results]), 0.999)) or 1.0
+        chosen = sorted(results, key=lambda r: (-r.item.sample.label, r.item.sample.id))[:pictures]
+        pthr = cal["pixel_threshold"] if protocol == "strict" else (pix.get("paper") or {}).get("threshold")
+        for r in chosen:
+            picture(pic_dir / f"{r.item.sample.id}.png", r, ev, vmax, pthr)
+    report["out"] = str(out)
+    return report
+
+
+def predict(run: str | Path, images: list[str | Path], out: str | Path, *, which: str = "best",
+            progress: bool = True) -> list[dict[str, Any]]:
+    """Score any fundus photographs: score, decision at the run's strict threshold, heat-map overlay, JSON/CSV rows."""
+    from PIL import Image
+
+    from wdmt.datasets import Sample
+    from wdmt.io import read_image
+    from wdmt.pipeline import PreparedSample
+    from wdmt.preprocess import prepare
+
+    run = Path(run)
+    model, cfg = load_run_model(run, which)
+    ev = cfg.eval
+    cal = calibrate_run(run, ev, which)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    items = []
+    for path in images:
+        path = Path(path)
+        rgb = read_image(path)
+        prep = prepare(rgb, cfg.preprocess, source=str(path))
+        items.append((path, rgb, PreparedSample(Sample(id=path.stem, image=path, label=-1), prep)))
+    results = infer(model, [it[2] for it in items], cfg.preprocess.tiles, latent=ev.score == "gatingano",
+                    progress=progress, channels_last=cfg.channels_last)
+    import matplotlib
+
+    for (path, rgb, _), r in zip(items, results):
+        score = r.score(ev)
+        amap = r.map(ev)
+        h, w = rgb.shape[:2]
+        big = np.asarray(Image.fromarray(amap.astype(np.float32), mode="F").resize((w, h), Image.BILINEAR))
+        vmax = max(cal["pixel_threshold"] * 2, 1e-6)
+        heat = matplotlib.colormaps["inferno"](np.clip(big / vmax, 0, 1))[..., :3]
+        alpha = np.clip(big / vmax, 0, 1)[..., None] * 0.75
+        overlay = (rgb / 255.0 * (1 - alpha) + heat * alpha) * 255
+        ov_path = out / f"{path.stem}_overlay.png"
+        tmp = ov_path.with_name(f".{ov_path.name}.tmp.png")
+        Image.fromarray(overlay.astype(np.uint8)).save(tmp)
+        os.replace(tmp, ov_path)
+        rows.append({"image": str(path), "score": score, "threshold": cal["image_threshold"],
+                     "decision": "abnormal" if score >= cal["image_threshold"] else "normal",
+                     "lesion_pixels_percent": float(100 * (amap >= cal["pixel_threshold"]).mean()),
+                     "overlay": str(ov_path)})
+    with open(out / "predictions.jsonl", "a") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+    import csv
+
+    new = not (out / "predictions.csv").exists()
+    with open(out / "predictions.csv", "a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        if new:
+            w.writeheader()
+        w.writerows(rows)
+    return rows

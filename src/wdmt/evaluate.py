@@ -1,0 +1,274 @@
+"""Anomaly maps for whole photographs, and the two evaluation protocols.
+
+``paper`` (method-spec 1.7): pool every pixel of the abnormal test images, AUROC, a threshold chosen by Youden's J
+on those same test pixels, balanced accuracy and the paper's "F1" (micro = pixel accuracy). ``strict``: the
+thresholds come from the validation normals only (a high quantile of their pixel and image scores, stored in the
+run), so nothing is tuned on test data. Both add the true lesion-class F1 (Dice), AP and AUPRO at FPR 0.3.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import ndimage
+from tqdm.auto import tqdm
+
+from wdmt import metrics as M
+from wdmt.config import EvalConfig, TrainConfig
+from wdmt.models import AnomalyModel
+from wdmt.pipeline import PreparedSample, load_samples
+from wdmt.preprocess import stitch, tile, to_tensor
+
+FOV_MODES = ("none", "zero", "inside")
+
+
+@dataclass
+class ImageResult:
+    """One photograph at S x S: raw residual map, reconstruction, HOG prediction, per-tile latent distances."""
+
+    item: PreparedSample
+    raw_map: np.ndarray
+    recon: np.ndarray
+    hog: np.ndarray | None
+    latent: np.ndarray | None
+
+    def map(self, ev: EvalConfig) -> np.ndarray:
+        m = self.raw_map
+        if ev.smooth_sigma > 0:
+            m = ndimage.gaussian_filter(m, ev.smooth_sigma)
+        if ev.fov in ("zero", "inside"):
+            m = m * self.item.prepared.fov
+        return m
+
+    def score(self, ev: EvalConfig) -> float:
+        if ev.score == "gatingano":
+            return float(np.std(self.latent, ddof=1)) if self.latent is not None and self.latent.size > 1 else 0.0
+        m = self.map(ev)
+        vals = m[self.item.prepared.fov] if ev.fov == "inside" else m.ravel()
+        if ev.score == "max":
+            return float(vals.max())
+        k = max(1, int(round(vals.size * ev.topk_fraction)))
+        return float(np.partition(vals, vals.size - k)[-k:].mean())
+
+
+@torch.no_grad()
+def infer(model: AnomalyModel, items: list[PreparedSample], n_tiles: int, device: torch.device | str = "cpu",
+          batch_size: int = 9, latent: bool = False, progress: bool = False, channels_last: bool = True) -> list[ImageResult]:
+    """Tile, reconstruct and stitch each photograph; maps are |x - x_hat| at S x S."""
+    model.eval()
+    device = torch.device(device)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    out = []
+    for p in tqdm(items, desc="scoring", unit="img", disable=None if progress else True):
+        x = tile(to_tensor(p.prepared.image), n_tiles)
+        recs, maps, hogs, lats = [], [], [], []
+        for i in range(0, x.shape[0], batch_size):
+            xb = x[i : i + batch_size].to(device).contiguous(memory_format=fmt)
+            o = model.predict(xb, with_latent=latent)
+            recs.append(o.recon.cpu())
+            maps.append(o.anomaly_map.cpu())
+            if o.hog is not None:
+                hogs.append(o.hog.cpu())
+            if o.latent_distance is not None:
+                lats.append(o.latent_distance.cpu())
+        rec = stitch(torch.cat(recs), n_tiles).numpy()
+        out.append(ImageResult(
+            item=p,
+            raw_map=stitch(torch.cat(maps), n_tiles)[0].numpy().astype(np.float32),
+            recon=rec[0] if rec.shape[0] == 1 else rec.transpose(1, 2, 0),
+            hog=stitch(torch.cat(hogs), n_tiles).numpy() if hogs else None,
+            latent=torch.cat(lats).numpy() if lats else None,
+        ))
+    return out
+
+
+def calibrate(results: list[ImageResult], ev: EvalConfig) -> dict[str, Any]:
+    """Strict-protocol thresholds from normal validation images: quantiles of their pixel and image scores."""
+    if not results:
+        return {"pixel_threshold": None, "image_threshold": None, "n_images": 0, "eval": asdict(ev)}
+    pix = np.concatenate([
+        (r.map(ev)[r.item.prepared.fov] if ev.fov == "inside" else r.map(ev).ravel()) for r in results
+    ])
+    scores = np.array([r.score(ev) for r in results])
+    return {
+        "pixel_threshold": float(np.quantile(pix, ev.pixel_quantile)),
+        "image_threshold": float(np.quantile(scores, ev.image_quantile)),
+        "n_images": len(results),
+        "eval": asdict(ev),
+        "rule": f"pixel: quantile {ev.pixel_quantile} of validation-normal pixels; image: quantile {ev.image_quantile} "
+                "of validation-normal image scores",
+    }
+
+
+def _pixel_pool(results: list[ImageResult], ev: EvalConfig) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Scores and labels of the pooled pixels of the annotated abnormal images, per image."""
+    ss, ys = [], []
+    for r in results:
+        p = r.item.prepared
+        if r.item.sample.label != 1 or p.lesion is None:
+            continue
+        m = r.map(ev)
+        if ev.fov == "inside":
+            ss.append(m[p.fov])
+            ys.append(p.lesion[p.fov])
+        else:
+            ss.append(m.ravel())
+            ys.append(p.lesion.ravel())
+    return ss, ys
+
+
+def pixel_metrics(results: list[ImageResult], ev: EvalConfig, strict_threshold: float | None,
+                  n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Pooled pixel metrics of both protocols, plus a bootstrap interval for the AUROC over images."""
+    ss, ys = _pixel_pool(results, ev)
+    if not ss:
+        return {"n_images": 0}
+    s, y = np.concatenate(ss), np.concatenate(ys)
+    c = M.curve(s, y)
+    annotated = [r for r in results if r.item.sample.label == 1 and r.item.prepared.lesion is not None]
+    aupro = M.aupro([r.map(ev) for r in annotated], [r.item.prepared.lesion for r in annotated],
+                    valid=[r.item.prepared.fov for r in annotated] if ev.fov == "inside" else None)
+    out: dict[str, Any] = {
+        "n_images": len(ss), "n_pixels": int(s.size), "lesion_fraction": float(y.mean()),
+        "auroc": M.auroc(c), "ap": M.average_precision(c), "aupro": aupro,
+    }
+    youden = M.youden_threshold(c)
+    out["paper"] = {"threshold": youden, "threshold_rule": "Youden's J on the test pixels themselves (paper)",
+                    **M.at_threshold(M.confusion(s, y, youden))}
+    if strict_threshold is not None:
+        out["strict"] = {"threshold": strict_threshold, "threshold_rule": "quantile of validation-normal pixels",
+                         **M.at_threshold(M.confusion(s, y, strict_threshold))}
+    hi = float(np.quantile(s, 0.9999)) or 1.0
+    bins = np.linspace(0, hi, 2049)
+    hists = [(np.histogram(np.clip(a, 0, hi), bins)[0], np.histogram(np.clip(a[b], 0, hi), bins)[0]) for a, b in zip(ss, ys)]
+    hists = [(all_h - pos_h, pos_h) for all_h, pos_h in hists]
+    negs = np.array([h[0] for h in hists])
+    poss = np.array([h[1] for h in hists])
+    out["auroc_ci95"] = M.bootstrap_ci(lambda idx: M.histogram_auroc(poss[idx].sum(0), negs[idx].sum(0)), len(ss), n_boot, seed)
+    return out
+
+
+def image_metrics(results: list[ImageResult], ev: EvalConfig, strict_threshold: float | None,
+                  n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Image-level AUROC / AP and decisions under both thresholds (needs normal and abnormal test images)."""
+    y = np.array([r.item.sample.label for r in results])
+    s = np.array([r.score(ev) for r in results])
+    out: dict[str, Any] = {"n_images": int(y.size), "n_abnormal": int(y.sum()), "score": ev.score}
+    if y.min(initial=1) == y.max(initial=0):
+        out["note"] = "image-level metrics need both normal and abnormal test images"
+        return out
+    c = M.curve(s, y)
+    out.update(auroc=M.auroc(c), ap=M.average_precision(c))
+    youden = M.youden_threshold(c)
+    out["paper"] = {"threshold": youden, "threshold_rule": "Youden's J on the test images themselves",
+                    **M.at_threshold(M.confusion(s, y, youden))}
+    if strict_threshold is not None:
+        out["strict"] = {"threshold": strict_threshold, "threshold_rule": "quantile of validation-normal image scores",
+                         **M.at_threshold(M.confusion(s, y, strict_threshold))}
+    pos, neg = np.nonzero(y == 1)[0], np.nonzero(y == 0)[0]
+    rng = np.random.default_rng(seed)
+
+    def stratified(_: np.ndarray) -> float:  # resample within each class so both stay present
+        idx = np.r_[rng.choice(pos, pos.size), rng.choice(neg, neg.size)]
+        return M.auroc(M.curve(s[idx], y[idx]))
+
+    out["auroc_ci95"] = M.bootstrap_ci(stratified, y.size, n_boot, seed)
+    return out
+
+
+def _headline(block: dict[str, Any], protocol: str) -> dict[str, Any]:
+    """Flatten one protocol's numbers next to the threshold-free ones: the keys users and tables read."""
+    if not block or "auroc" not in block:
+        return block
+    chosen = block.get(protocol) or {}
+    flat = {k: v for k, v in block.items() if k not in ("paper", "strict")}
+    flat.update({k: v for k, v in chosen.items()})
+    flat["protocol"] = protocol
+    flat["paper_protocol"], flat["strict_protocol"] = block.get("paper"), block.get("strict")
+    return flat
+
+
+def fov_variants(results: list[ImageResult], ev: EvalConfig) -> dict[str, float]:
+    """Pixel AUROC with the map as is, zeroed outside the field of view, and over FOV pixels only."""
+    out = {}
+    for mode in FOV_MODES:
+        ss, ys = _pixel_pool(results, replace(ev, fov=mode))
+        out[mode] = M.auroc(M.curve(np.concatenate(ss), np.concatenate(ys))) if ss else float("nan")
+    return out
+
+
+def write_predictions(path: Path, results: list[ImageResult], ev: EvalConfig, threshold: float | None) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "label", "score", "decision", "threshold"])
+        for r in results:
+            sc = r.score(ev)
+            dec = "" if threshold is None else int(sc >= threshold)
+            w.writerow([r.item.sample.id, r.item.sample.label, f"{sc:.6g}", dec, "" if threshold is None else f"{threshold:.6g}"])
+    os.replace(tmp, path)
+
+
+def plot_roc(path: Path, results: list[ImageResult], ev: EvalConfig, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=110)
+    ss, ys = _pixel_pool(results, ev)
+    if ss:
+        c = M.curve(np.concatenate(ss), np.concatenate(ys))
+        step = max(1, c.fpr.size // 4000)
+        ax.plot(np.r_[0, c.fpr[::step], 1], np.r_[0, c.tpr[::step], 1], label=f"pixels (AUROC {M.auroc(c):.3f})")
+    y = np.array([r.item.sample.label for r in results])
+    if y.min(initial=1) != y.max(initial=0):
+        c = M.curve(np.array([r.score(ev) for r in results]), y)
+        ax.plot(np.r_[0, c.fpr], np.r_[0, c.tpr], label=f"images (AUROC {M.auroc(c):.3f})")
+    ax.plot([0, 1], [0, 1], ":", color="grey")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title, xlim=(0, 1), ylim=(0, 1))
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def picture(path: Path, r: ImageResult, ev: EvalConfig, vmax: float, threshold: float | None = None) -> None:
+    """Input, reconstruction, HOG prediction, heat map (fixed scale per run) and the ground-truth contour."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    p = r.item.prepared
+    panels = [("input", p.image, "gray", None), ("reconstruction", r.recon, "gray", None)]
+    if r.hog is not None:
+        panels.append(("HOG prediction", r.hog.mean(axis=0), "gray", None))
+    panels.append(("anomaly map", r.map(ev), "inferno", vmax))
+    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(3 * (len(panels) + 1), 3.2), dpi=100)
+    for ax, (name, img, cmap, vm) in zip(axes, panels):
+        ax.imshow(np.clip(img, 0, 1) if vm is None and img.dtype != np.uint8 else img, cmap=cmap, vmin=0,
+                  vmax=vm if vm is not None else (255 if img.dtype == np.uint8 else 1))
+        ax.set_title(name, fontsize=9)
+    ax = axes[-1]
+    ax.imshow(p.image, cmap="gray")
+    ax.imshow(np.ma.masked_less(r.map(ev), (threshold if threshold is not None else 0.5 * vmax)), cmap="autumn",
+              alpha=0.6, vmin=0, vmax=vmax)
+    if p.lesion is not None and p.lesion.any():
+        ax.contour(p.lesion, levels=[0.5], colors="cyan", linewidths=0.6)
+    ax.set_title("above threshold / lesions (cyan)", fontsize=9)
+    for a in axes:
+        a.axis("off")
+    fig.suptitle(f"{r.item.sample.id}  label {r.item.sample.label}  score {r.score(ev):.4f}", fontsize=10)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)

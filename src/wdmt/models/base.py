@@ -1,0 +1,120 @@
+"""The narrow interface between models and the one training loop / evaluator.
+
+A model is an ``nn.Module`` that
+
+* computes its training loss from a :class:`Batch` (``loss``), or, when it needs several optimisers (GANs), does
+  its own step (``training_step``);
+* may react to the iteration counter (``on_train_iteration``: WDMT-Net's skip decay lives there);
+* scores tiles in eval mode (``predict``), returning a typed :class:`ModelOutput` whose anomaly map has the input's
+  size and the input's value range, so maps of different models are comparable.
+
+What differs between methods is declared here (``ModelInfo``), never branched on by name in the loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the CLI, the loop and the docs need to know about a registered model."""
+
+    name: str
+    paper: str
+    input_size: int | None = None  # native tile side; None = any multiple of 16
+    needs_hog: bool = False
+    adversarial: bool = False
+    description: str = ""
+
+
+@dataclass
+class Batch:
+    """One training batch of tiles.
+
+    ``image`` is the (augmented) network input, ``target`` what it should reconstruct, ``hog`` the HOG pictures
+    (B, cells, H, W) in [0, 1] or None, ``hog_index`` the cell size drawn per sample for the official single-channel
+    HOG head.
+    """
+
+    image: torch.Tensor
+    target: torch.Tensor
+    hog: torch.Tensor | None = None
+    hog_index: torch.Tensor | None = None
+
+
+@dataclass
+class ModelOutput:
+    """Eval-mode result for a batch of tiles; maps are (B, 1, H, W), scores (B,)."""
+
+    recon: torch.Tensor
+    anomaly_map: torch.Tensor
+    score: torch.Tensor
+    hog: torch.Tensor | None = None
+    latent_distance: torch.Tensor | None = None  # per tile, for GatingAno's image score
+
+
+@dataclass
+class StepResult:
+    """What one training step reports: the scalar logs (``loss`` among them)."""
+
+    logs: dict[str, float] = field(default_factory=dict)
+
+
+class AnomalyModel(nn.Module):
+    """Base class: one optimiser, one loss, residual maps. Subclasses override what differs."""
+
+    info: ModelInfo
+
+    def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        raise NotImplementedError
+
+    def predict(self, x: torch.Tensor, with_latent: bool = False) -> ModelOutput:
+        """Score a batch of tiles in eval mode; ``with_latent`` also fills ``latent_distance`` where defined."""
+        raise NotImplementedError
+
+    @property
+    def needs_hog(self) -> bool:
+        return self.info.needs_hog
+
+    def on_train_iteration(self, iteration: int, iters_per_epoch: int) -> None:
+        """Called before every training iteration with the global iteration index (0-based)."""
+
+    def train_state(self) -> dict[str, float]:
+        """Scalars worth showing in the progress bar and the log (e.g. alpha)."""
+        return {}
+
+    def selection_ready(self) -> bool:
+        """Whether checkpoints from now on may be chosen as ``best`` (False while skips still leak the input)."""
+        return True
+
+    def configure_optimizers(self, lr: float, weight_decay: float) -> list[torch.optim.Optimizer]:
+        return [torch.optim.Adam(self.parameters(), lr=lr, weight_decay=weight_decay, amsgrad=True)]
+
+    def training_step(self, batch: Batch, optimizers: list[torch.optim.Optimizer], autocast: Any) -> StepResult:
+        """Default step: one loss, one optimiser. GANs override this and step their own optimisers."""
+        (opt,) = optimizers
+        opt.zero_grad(set_to_none=True)
+        with autocast():
+            loss, logs = self.loss(batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss is {loss.item()}")
+        loss.backward()
+        opt.step()
+        return StepResult({"loss": float(loss.detach()), **logs})
+
+
+def residual_map(x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
+    """Per-pixel |x - x_hat|, averaged over channels: (B, 1, H, W)."""
+    return (x - recon).abs().mean(dim=1, keepdim=True)
+
+
+def topk_mean(maps: torch.Tensor, fraction: float = 0.01) -> torch.Tensor:
+    """Mean of the top ``fraction`` of each map's values: (B,)."""
+    flat = maps.flatten(1)
+    k = max(1, int(round(flat.shape[1] * fraction)))
+    return flat.topk(k, dim=1).values.mean(dim=1)

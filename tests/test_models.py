@@ -1,0 +1,120 @@
+"""Every registered model on tiny CPU inputs: shapes, finite loss, backward, gradients, a step, typed results."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+import torch
+
+from wdmt.models import MODELS, Batch, create_model
+
+SIZE = 32
+
+
+def _batch(model, b: int = 2, seed: int = 0) -> Batch:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(b, 1, SIZE, SIZE, generator=g)
+    hog = torch.rand(b, 3, SIZE, SIZE, generator=g) if model.needs_hog else None
+    return Batch(image=x, target=x, hog=hog, hog_index=torch.randint(0, 3, (b,), generator=g))
+
+
+def _tiny(name: str):
+    torch.manual_seed(0)
+    return create_model(name, width=4) if "width" in MODELS[name].config_cls.__dataclass_fields__ else create_model(name)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_forward_backward_every_parameter_learns(name):
+    model = _tiny(name)
+    model.train()
+    if hasattr(model, "alpha"):
+        model.alpha.fill_(0.5)  # mid-decay: every parameter must get gradient (see the alpha = 1 test)
+    loss, logs = model.loss(_batch(model))
+    assert torch.isfinite(loss) and "recon" in logs
+    loss.backward()
+    for pname, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, f"{name}: {pname} got no gradient"
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_one_step_changes_weights_and_predict_is_typed(name):
+    model = _tiny(name)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    opts = model.configure_optimizers(1e-3, 0.0)
+    model.on_train_iteration(0, 10)
+    res = model.training_step(_batch(model), opts, contextlib.nullcontext)
+    assert torch.isfinite(torch.tensor(res.logs["loss"]))
+    changed = [k for k, v in model.state_dict().items() if v.dtype.is_floating_point and not torch.equal(v, before[k])]
+    assert changed
+    model.eval()
+    x = torch.rand(3, 1, SIZE, SIZE)
+    out = model.predict(x, with_latent=True)
+    assert out.anomaly_map.shape == (3, 1, SIZE, SIZE) and out.recon.shape == x.shape
+    assert out.score.shape == (3,) and torch.isfinite(out.anomaly_map).all()
+    assert (out.anomaly_map >= 0).all()
+
+
+def test_alpha_one_pins_the_official_gradient_flow():
+    """At alpha = 1 only inc, up4 and outc learn: the decoder path enters only through (1 - alpha) and a detached copy."""
+    model = create_model("unet", width=4)
+    loss, _ = model.loss(_batch(model))
+    loss.backward()
+    learns = {n.split(".")[0] for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+    assert learns == {"inc", "up4", "outc"}
+
+
+def test_alpha_zero_is_an_autoencoder():
+    """At alpha = 0 the output does not depend on the encoder skips: changing a skip feature changes nothing."""
+    model = create_model("ae", width=4).eval()
+    x = torch.rand(1, 1, SIZE, SIZE)
+    _, y = model(x)
+    _, y1 = model(x, alpha=0.0)
+    assert torch.equal(y, y1)
+    _, y2 = model(x, alpha=0.3)
+    assert not torch.allclose(y, y2)
+
+
+def test_alpha_schedule():
+    model = create_model("wdmt", width=4, delta=0.05)
+    n = 10  # iterations per epoch
+    model.on_train_iteration(0, n)
+    assert float(model.alpha) == pytest.approx(1 - 0.05 / n)
+    model.on_train_iteration(5 * n - 1, n)  # end of epoch 5
+    assert float(model.alpha) == pytest.approx(0.75)
+    model.on_train_iteration(20 * n - 1, n)
+    assert float(model.alpha) == 0.0 and model.selection_ready()
+    model.on_train_iteration(1000 * n, n)
+    assert float(model.alpha) == 0.0
+    fixed = create_model("unet", width=4)
+    fixed.on_train_iteration(500, n)
+    assert float(fixed.alpha) == 1.0
+
+
+def test_alpha_is_saved_with_the_weights():
+    a = create_model("wdmt", width=4)
+    a.on_train_iteration(33, 10)
+    b = create_model("wdmt", width=4)
+    b.load_state_dict(a.state_dict())
+    assert float(b.alpha) == float(a.alpha) < 1
+
+
+def test_official_single_channel_hog_head():
+    m = create_model("wdmt", width=4, hog="official")
+    _, out = m(torch.rand(1, 1, SIZE, SIZE))
+    assert out.shape[1] == 2
+    loss, logs = m.loss(_batch(m))
+    assert "hog" in logs and torch.isfinite(loss)
+
+
+def test_rgb_input():
+    m = create_model("wdmt", width=4, in_channels=3)
+    out = m.eval().predict(torch.rand(2, 3, SIZE, SIZE))
+    assert out.recon.shape == (2, 3, SIZE, SIZE) and out.anomaly_map.shape == (2, 1, SIZE, SIZE)
+
+
+def test_unknown_model_option_is_refused():
+    from wdmt import WdmtError
+
+    with pytest.raises(WdmtError, match="unknown option"):
+        create_model("wdmt", widht=4)

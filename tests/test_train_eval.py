@@ -1,0 +1,145 @@
+"""One-epoch end-to-end train / test / predict on tiny synthetic data, and the run directory's contracts."""
+
+from __future__ import annotations
+
+import csv
+import json
+import pickle
+
+import pytest
+import torch
+
+from wdmt import WdmtError
+from wdmt import api
+from wdmt.api import predict, train
+from wdmt.cli import main
+from wdmt.config import resolve_config
+from wdmt.train import load_checkpoint
+
+
+@pytest.fixture(scope="module")
+def run(tiny_synth, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "wdmt"
+    cfg = resolve_config("tiny", model="wdmt", epochs=2)
+    train(tiny_synth, cfg, out, progress=False)
+    return out
+
+
+def test_run_directory_contents(run):
+    for f in ("config.json", "env.json", "data.json", "log.csv", "summary.json", "calibration.json",
+              "checkpoints/last.pt", "checkpoints/best.pt"):
+        assert (run / f).is_file(), f
+    env = json.loads((run / "env.json").read_text())
+    assert env["seed"] == 5 and env["torch"] == torch.__version__
+    rows = list(csv.DictReader(open(run / "log.csv")))
+    assert len(rows) == 2 and {"loss", "recon", "hog", "alpha", "val_error", "tiles_per_s"} <= set(rows[0])
+    st = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert st["epoch"] == 2 and "alpha" in "".join(st["model"])
+
+
+def test_test_writes_metrics_predictions_pictures(run):
+    r = api.test(run, progress=False, n_boot=50, pictures=2)
+    m = json.loads((run / "eval-test" / "metrics.json").read_text())
+    for k in ("auroc", "balanced_accuracy", "f1_micro", "f1", "ap", "aupro"):
+        assert 0 <= m["pixel"][k] <= 1, k
+    for k in ("auroc", "ap", "f1"):
+        assert 0 <= m["image"][k] <= 1, k
+    assert m["pixel"]["protocol"] == "paper" and "Youden" in m["pixel"]["threshold_rule"]
+    assert set(m["pixel_auroc_by_fov"]) == {"none", "zero", "inside"}
+    rows = list(csv.DictReader(open(run / "eval-test" / "predictions.csv")))
+    assert len(rows) == r["image"]["n_images"] and {"id", "label", "score", "decision"} <= set(rows[0])
+    assert (run / "eval-test" / "roc.png").is_file()
+    assert len(list((run / "eval-test" / "pictures").glob("*.png"))) == 2
+
+
+def test_strict_protocol_uses_validation_threshold(run, tmp_path):
+    r = api.test(run, protocol="strict", out=tmp_path / "strict", progress=False, n_boot=20, pictures=0)
+    cal = json.loads((run / "calibration.json").read_text())
+    assert any(c["pixel_threshold"] == r["pixel"]["threshold"] for c in cal)
+    assert "validation" in r["pixel"]["threshold_rule"]
+
+
+def test_predict_any_image(run, tiny_synth, tmp_path):
+    imgs = sorted((tiny_synth / "abnormal").glob("*.jpg"))[:2]
+    rows = predict(run, imgs, tmp_path / "pred", progress=False)
+    assert len(rows) == 2 and all(r["decision"] in ("normal", "abnormal") for r in rows)
+    assert all((tmp_path / "pred" / f"{p.stem}_overlay.png").is_file() for p in imgs)
+    assert len((tmp_path / "pred" / "predictions.jsonl").read_text().splitlines()) == 2
+
+
+def test_existing_run_not_overwritten(run, tiny_synth):
+    with pytest.raises(WdmtError, match="--resume"):
+        train(tiny_synth, resolve_config("tiny"), run, progress=False)
+
+
+def test_seeded_runs_identical_and_resume_matches_uninterrupted(tiny_synth, tmp_path, monkeypatch):
+    import wdmt.train as T
+
+    cfg = resolve_config("tiny", model="wdmt-nohog", epochs=2)
+    train(tiny_synth, cfg, tmp_path / "a", progress=False)
+    train(tiny_synth, cfg, tmp_path / "b", progress=False)
+    a = load_checkpoint(tmp_path / "a" / "checkpoints" / "last.pt")["model"]
+    b = load_checkpoint(tmp_path / "b" / "checkpoints" / "last.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)  # two seeded CPU runs: bit for bit
+
+    real = T.validation_error
+    calls = {"n": 0}
+
+    def dies_in_epoch_two(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # killed at the end of epoch 2, before its checkpoint
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(T, "validation_error", dies_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_synth, cfg, tmp_path / "c", progress=False)
+    assert load_checkpoint(tmp_path / "c" / "checkpoints" / "last.pt")["epoch"] == 1
+    monkeypatch.setattr(T, "validation_error", real)
+    train(tiny_synth, cfg, tmp_path / "c", resume=True, progress=False)
+    c = load_checkpoint(tmp_path / "c" / "checkpoints" / "last.pt")["model"]
+    assert all(torch.equal(a[k], c[k]) for k in a)
+    assert len(list(csv.DictReader(open(tmp_path / "c" / "log.csv")))) == 2
+
+
+def test_crafted_pickle_checkpoint_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    p = tmp_path / "evil.pt"
+    with open(p, "wb") as f:
+        pickle.dump({"model": Evil()}, f, protocol=2)
+    with pytest.raises(WdmtError, match="unsafe to load|not a wdmt checkpoint"):
+        load_checkpoint(p)
+    assert not marker.exists()
+
+
+def test_cli_train_test_predict(tiny_synth, tmp_path, capsys):
+    out = tmp_path / "cli-run"
+    assert main(["train", "--data", str(tiny_synth), "--model", "ae", "--preset", "tiny", "--out", str(out), "--quiet"]) == 0
+    assert main(["test", "--run", str(out), "--json", "--quiet", "--pictures", "0"]) == 0
+    text = capsys.readouterr().out
+    m = json.loads(text[text.index("{"):])
+    assert "auroc" in m["pixel"] and m["model"] == "ae"
+    img = sorted((tiny_synth / "normal").glob("*.jpg"))[0]
+    assert main(["predict", "--run", str(out), str(img), "--out", str(tmp_path / "p"), "--quiet"]) == 0
+
+
+def test_config_file_validation(tmp_path, capsys):
+    bad = tmp_path / "c.yaml"
+    bad.write_text("epochs: ten\n")
+    with pytest.raises(WdmtError, match="expected an integer"):
+        resolve_config("tiny", bad)
+    bad.write_text("epoch: 3\n")
+    with pytest.raises(WdmtError, match="unknown key"):
+        resolve_config("tiny", bad)
+    bad.write_text("preprocess: {size: 100, tiles: 3}\n")
+    with pytest.raises(WdmtError, match="multiple"):
+        resolve_config("tiny", bad)
+    good = tmp_path / "g.yaml"
+    good.write_text("epochs: 3\nmodel_options: {delta: 0.1}\neval: {fov: zero}\n")
+    cfg = resolve_config("tiny", good)
+    assert cfg.epochs == 3 and cfg.model_options["delta"] == 0.1 and cfg.model_options["width"] == 4 and cfg.eval.fov == "zero"
