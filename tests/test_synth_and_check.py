@@ -85,3 +85,16 @@ def test_shared_data_check(name, counts):
     r = check_dataset(shared_dataset(name), progress=False)
     assert r["usable"], r["problems"]
     assert (r["counts"]["normal"], r["counts"]["abnormal"], r["counts"]["masks"]) == counts
+
+
+def test_tiny_image_is_a_problem(tmp_path):
+    import shutil
+
+    from PIL import Image
+
+    d = tmp_path / "d"
+    (d / "normal").mkdir(parents=True)
+    Image.new("RGB", (1, 1), (200, 100, 20)).save(d / "normal" / "x.png")
+    r = check_dataset(d, progress=False)
+    assert not r["usable"] and "too small" in r["problems"][0]
+    shutil.rmtree(d)

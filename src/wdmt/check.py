@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from wdmt.datasets import open_dataset
 from wdmt.errors import WdmtError
 from wdmt.io import read_array, read_image, read_mask
-from wdmt.preprocess import detect_fov
+from wdmt.preprocess import MIN_SIDE, detect_fov
 
 
 def check_dataset(root: str | Path, format: str = "auto", seed: int = 0, progress: bool = True) -> dict[str, Any]:
@@ -34,7 +34,9 @@ def check_dataset(root: str | Path, format: str = "auto", seed: int = 0, progres
             continue
         h, w = rgb.shape[:2]
         sizes[f"{w}x{h}"] += 1
-        if not detect_fov(rgb).any():
+        if min(h, w) < MIN_SIDE:
+            problems.append(f"{s.image}: image is {w} x {h}: too small for a fundus photograph (at least {MIN_SIDE} px a side)")
+        elif not detect_fov(rgb).any():
             problems.append(f"{s.image}: no field of view found: the image is (nearly) all dark")
         union = np.zeros((h, w), bool)
         ok = True

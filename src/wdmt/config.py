@@ -79,7 +79,7 @@ class TrainConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
-# The paper preset is the official recipe. The cpu preset was measured on 2 cores (docs/presets.md): width 16 at the
+# The paper preset is the official recipe. The cpu preset was measured on 2 cores (benchmarks/train_speed.py): width 16 at the
 # paper's 768 / 256 geometry trains at ~10 tiles/s with channels_last, so ~40 passes over 32 images fit in 20 min.
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"epochs": 200, "batch_size": 32, "lr": 1e-4, "tile_repeats": 3, "model_options": {"width": 64}},

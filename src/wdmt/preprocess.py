@@ -17,6 +17,7 @@ from scipy import ndimage
 from wdmt.errors import WdmtError
 
 ChannelMode = Literal["gray", "green", "rgb"]
+MIN_SIDE = 32  # below this there is no retina to see
 MaskResize = Literal["box", "nearest"]
 
 
@@ -198,6 +199,8 @@ def prepare(
 ) -> Prepared:
     """Preprocess one RGB photograph and its masks (masks at the photograph's own size)."""
     h, w = rgb.shape[:2]
+    if min(h, w) < MIN_SIDE:
+        raise WdmtError(source, f"image is {w} x {h}: too small for a fundus photograph (at least {MIN_SIDE} px a side)")
     for name, m in (("lesion mask", lesion), ("FOV mask", fov)):
         if m is not None and m.shape != (h, w):
             raise WdmtError(source, f"{name} is {m.shape[1]} x {m.shape[0]} but the image is {w} x {h}")
