@@ -143,3 +143,37 @@ def test_config_file_validation(tmp_path, capsys):
     good.write_text("epochs: 3\nmodel_options: {delta: 0.1}\neval: {fov: zero}\n")
     cfg = resolve_config("tiny", good)
     assert cfg.epochs == 3 and cfg.model_options["delta"] == 0.1 and cfg.model_options["width"] == 4 and cfg.eval.fov == "zero"
+
+
+@pytest.mark.parametrize("name", ["ae-baur", "memae", "bionet", "attn-unet", "anogan", "f-anogan", "ganomaly",
+                                  "sparse-gan", "proxyano"])
+def test_every_baseline_trains_and_tests_through_the_loop(name, tiny_synth, tmp_path):
+    opts = {"latent_steps": 5} if name == "anogan" else {}
+    cfg = resolve_config("tiny", model=name, epochs=2, model_options=opts)
+    train(tiny_synth, cfg, tmp_path / name, progress=False)
+    rows = list(csv.DictReader(open(tmp_path / name / "log.csv")))
+    assert len(rows) == 2 and all(float(r["loss"]) == float(r["loss"]) for r in rows)  # no NaN
+    r = api.test(tmp_path / name, progress=False, n_boot=10, pictures=1)
+    assert 0 <= r["pixel"]["auroc"] <= 1
+
+
+def test_onnx_export_parity_and_torch_free_predict(run, tiny_synth, tmp_path):
+    pytest.importorskip("onnxruntime")
+    import subprocess
+    import sys
+
+    from wdmt.export import export_onnx
+
+    r = export_onnx(run, tmp_path / "m.onnx")
+    assert r["max_abs_diff"] is not None and r["max_abs_diff"] <= 1e-4
+    assert r["metadata"]["thresholds"]["image_threshold"] is not None
+    img = sorted((tiny_synth / "abnormal").glob("*.jpg"))[0]
+    code = ("import sys; sys.modules['torch'] = None\n"  # any torch import now fails
+            "from wdmt.cli import main\n"
+            f"sys.exit(main(['predict', '--onnx', {str(tmp_path / 'm.onnx')!r}, {str(img)!r}, '--out', {str(tmp_path / 'o')!r}]))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    onnx_row = json.loads((tmp_path / "o" / "predictions.jsonl").read_text().splitlines()[0])
+    torch_row = predict(run, [img], tmp_path / "t", progress=False)[0]
+    assert onnx_row["score"] == pytest.approx(torch_row["score"], abs=1e-4)
+    assert onnx_row["decision"] == torch_row["decision"]

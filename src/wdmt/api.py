@@ -19,6 +19,7 @@ from wdmt.errors import WdmtError
 from wdmt.evaluate import (FOV_MODES, calibrate, fov_variants, image_metrics, infer, picture, pixel_metrics,
                            plot_roc, write_predictions, _headline)
 from wdmt.pipeline import load_samples
+from wdmt.scoring import append_predictions, prediction_row, write_overlay
 from wdmt.train import Trainer, load_run_model, pick_device, write_json_atomic
 
 
@@ -156,34 +157,10 @@ def predict(run: str | Path, images: list[str | Path], out: str | Path, *, which
         items.append((path, rgb, PreparedSample(Sample(id=path.stem, image=path, label=-1), prep)))
     results = infer(model, [it[2] for it in items], cfg.preprocess.tiles, latent=ev.score == "gatingano",
                     progress=progress, channels_last=cfg.channels_last)
-    import matplotlib
-
     for (path, rgb, _), r in zip(items, results):
         score = r.score(ev)
         amap = r.map(ev)
-        h, w = rgb.shape[:2]
-        big = np.asarray(Image.fromarray(amap.astype(np.float32), mode="F").resize((w, h), Image.BILINEAR))
-        vmax = max(cal["pixel_threshold"] * 2, 1e-6)
-        heat = matplotlib.colormaps["inferno"](np.clip(big / vmax, 0, 1))[..., :3]
-        alpha = np.clip(big / vmax, 0, 1)[..., None] * 0.75
-        overlay = (rgb / 255.0 * (1 - alpha) + heat * alpha) * 255
-        ov_path = out / f"{path.stem}_overlay.png"
-        tmp = ov_path.with_name(f".{ov_path.name}.tmp.png")
-        Image.fromarray(overlay.astype(np.uint8)).save(tmp)
-        os.replace(tmp, ov_path)
-        rows.append({"image": str(path), "score": score, "threshold": cal["image_threshold"],
-                     "decision": "abnormal" if score >= cal["image_threshold"] else "normal",
-                     "lesion_pixels_percent": float(100 * (amap >= cal["pixel_threshold"]).mean()),
-                     "overlay": str(ov_path)})
-    with open(out / "predictions.jsonl", "a") as f:
-        for r in rows:
-            f.write(json.dumps(r) + "\n")
-    import csv
-
-    new = not (out / "predictions.csv").exists()
-    with open(out / "predictions.csv", "a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        if new:
-            w.writeheader()
-        w.writerows(rows)
+        ov_path = write_overlay(rgb, amap, 2 * cal["pixel_threshold"], out / f"{path.stem}_overlay.png")
+        rows.append(prediction_row(path, score, amap, cal, ov_path))
+    append_predictions(out, rows)
     return rows

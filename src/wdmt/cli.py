@@ -100,11 +100,27 @@ def _cmd_test(a: argparse.Namespace) -> int:
 
 
 def _cmd_predict(a: argparse.Namespace) -> int:
-    from wdmt.api import predict
+    if (a.run is None) == (a.onnx is None):
+        raise WdmtError(None, "predict: give either --run RUN or --onnx FILE")
+    if a.onnx is not None:
+        from wdmt.deploy import predict_onnx  # no torch on this path
 
-    rows = predict(a.run, a.images, a.out, which=a.checkpoint, progress=not a.quiet)
+        rows = predict_onnx(a.onnx, a.images, a.out)
+    else:
+        from wdmt.api import predict
+
+        rows = predict(a.run, a.images, a.out, which=a.checkpoint, progress=not a.quiet)
     for r in rows:
         print(json.dumps(r))
+    return 0
+
+
+def _cmd_export(a: argparse.Namespace) -> int:
+    from wdmt.export import export_onnx
+
+    r = export_onnx(a.run, a.out, which=a.checkpoint)
+    diff = r.get("max_abs_diff")
+    print(f"wrote {r['path']}" + ("" if diff is None else f" (max |torch - onnxruntime| of the maps: {diff:.2e})"))
     return 0
 
 
@@ -191,12 +207,20 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_cmd_test)
 
     pr = sub.add_parser("predict", help="score fundus photographs with a trained run")
-    pr.add_argument("--run", required=True)
+    pr.add_argument("--run", help="run directory (torch)")
+    pr.add_argument("--onnx", help="exported model (no torch needed)")
     pr.add_argument("images", nargs="+")
     pr.add_argument("--out", required=True)
     pr.add_argument("--checkpoint", default="best", choices=["best", "last"])
     pr.add_argument("--quiet", action="store_true")
     pr.set_defaults(func=_cmd_predict)
+
+    x = sub.add_parser("export", help="export a run's model (ONNX, dynamic batch) with its thresholds")
+    x.add_argument("--run", required=True)
+    x.add_argument("--format", default="onnx", choices=["onnx"])
+    x.add_argument("--out", required=True, help="file to write, e.g. model.onnx")
+    x.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    x.set_defaults(func=_cmd_export)
 
     m = sub.add_parser("models", help="list the registered models")
     m.add_argument("--json", action="store_true")

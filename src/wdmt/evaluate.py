@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy import ndimage
 from tqdm.auto import tqdm
 
 from wdmt import metrics as M
@@ -25,6 +24,7 @@ from wdmt.config import EvalConfig, TrainConfig
 from wdmt.models import AnomalyModel
 from wdmt.pipeline import PreparedSample, load_samples
 from wdmt.preprocess import stitch, tile, to_tensor
+from wdmt.scoring import image_score, postprocess_map
 
 FOV_MODES = ("none", "zero", "inside")
 
@@ -40,22 +40,10 @@ class ImageResult:
     latent: np.ndarray | None
 
     def map(self, ev: EvalConfig) -> np.ndarray:
-        m = self.raw_map
-        if ev.smooth_sigma > 0:
-            m = ndimage.gaussian_filter(m, ev.smooth_sigma)
-        if ev.fov in ("zero", "inside"):
-            m = m * self.item.prepared.fov
-        return m
+        return postprocess_map(self.raw_map, self.item.prepared.fov, ev)
 
     def score(self, ev: EvalConfig) -> float:
-        if ev.score == "gatingano":
-            return float(np.std(self.latent, ddof=1)) if self.latent is not None and self.latent.size > 1 else 0.0
-        m = self.map(ev)
-        vals = m[self.item.prepared.fov] if ev.fov == "inside" else m.ravel()
-        if ev.score == "max":
-            return float(vals.max())
-        k = max(1, int(round(vals.size * ev.topk_fraction)))
-        return float(np.partition(vals, vals.size - k)[-k:].mean())
+        return image_score(self.map(ev), self.item.prepared.fov, ev, self.latent)
 
 
 @torch.no_grad()

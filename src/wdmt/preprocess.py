@@ -7,14 +7,16 @@ the aspect ratio or cropping to the eye, then cut into 3 x 3 tiles of 256 in row
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import torch
 from PIL import Image
 from scipy import ndimage
 
 from wdmt.errors import WdmtError
+
+if TYPE_CHECKING:  # torch is imported lazily: ONNX deployment uses this module without it
+    import torch
 
 ChannelMode = Literal["gray", "green", "rgb"]
 MIN_SIDE = 32  # below this there is no retina to see
@@ -143,6 +145,8 @@ def resize_mask(mask: np.ndarray, geom: Geometry, rule: MaskResize) -> np.ndarra
 
 def to_tensor(arr: np.ndarray) -> torch.Tensor:
     """uint8 (H, W) or (H, W, C) -> float32 (C, H, W) in [0, 1], as torchvision's ToTensor."""
+    import torch
+
     t = torch.from_numpy(np.array(arr, copy=True))
     if t.ndim == 2:
         t = t[None]
@@ -151,14 +155,18 @@ def to_tensor(arr: np.ndarray) -> torch.Tensor:
     return t.float().div_(255.0) if t.dtype == torch.uint8 else t.float()
 
 
+def _permute(x, order):  # torch tensors and numpy arrays alike
+    return x.transpose(*order) if isinstance(x, np.ndarray) else x.permute(*order)
+
+
 def tile(x: torch.Tensor, n: int) -> torch.Tensor:
-    """(..., C, S, S) -> (..., n*n, C, S/n, S/n), tiles in row-major order (k = row * n + col)."""
+    """(..., C, S, S) -> (..., n*n, C, S/n, S/n), tiles in row-major order (k = row * n + col); torch or numpy."""
     *lead, c, h, w = x.shape
     if h % n or w % n:
         raise ValueError(f"cannot cut {h} x {w} into {n} x {n} tiles")
     t = x.reshape(*lead, c, n, h // n, n, w // n)
     d = len(lead)
-    t = t.permute(*range(d), d + 1, d + 3, d, d + 2, d + 4)
+    t = _permute(t, (*range(d), d + 1, d + 3, d, d + 2, d + 4))
     return t.reshape(*lead, n * n, c, h // n, w // n)
 
 
@@ -169,7 +177,7 @@ def stitch(t: torch.Tensor, n: int) -> torch.Tensor:
         raise ValueError(f"expected {n * n} tiles, got {k}")
     d = len(lead)
     x = t.reshape(*lead, n, n, c, h, w)
-    x = x.permute(*range(d), d + 2, d, d + 3, d + 1, d + 4)
+    x = _permute(x, (*range(d), d + 2, d, d + 3, d + 1, d + 4))
     return x.reshape(*lead, c, n * h, n * w)
 
 

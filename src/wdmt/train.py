@@ -17,6 +17,7 @@ import os
 import platform
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -201,6 +202,7 @@ class Trainer:
         iters_per_epoch = max(1, (len(train) * cfg.tile_repeats) // batch)
         total_iters = iters_per_epoch * cfg.epochs
         schedulers = [torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=total_iters) for o in optimizers]
+        model.on_fit_start(total_iters)
         start_epoch, best = 0, math.inf
         if resume:
             st = load_checkpoint(last_path)
@@ -241,8 +243,10 @@ class Trainer:
                 except FloatingPointError as e:
                     raise WdmtError(self.run, f"training diverged at epoch {epoch + 1}, iteration {i + 1}: {e}; "
                                     "the last good checkpoint is kept in checkpoints/last.pt") from None
-                for sch in schedulers:
-                    sch.step()
+                with warnings.catch_warnings():  # a staged model (f-AnoGAN) leaves some optimisers idle
+                    warnings.simplefilter("ignore", UserWarning)
+                    for sch in schedulers:
+                        sch.step()
                 for k, v in res.logs.items():
                     sums[k] = sums.get(k, 0.0) + v
                 if i % 5 == 0:

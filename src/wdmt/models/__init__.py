@@ -69,5 +69,43 @@ for _name, _skip, _hog, _desc in (
         hog=_hog,
     )
 
+from wdmt.models.ae_baur import BaurAE, BaurAEConfig  # noqa: E402
+from wdmt.models.anogan import AnoGAN, AnoGANConfig  # noqa: E402
+from wdmt.models.f_anogan import FAnoGAN, FAnoGANConfig  # noqa: E402
+from wdmt.models.attn_unet import AttnUNet, AttnUNetConfig  # noqa: E402
+from wdmt.models.bionet import BiONet, BiONetConfig  # noqa: E402
+from wdmt.models.ganomaly import Ganomaly, GanomalyConfig  # noqa: E402
+from wdmt.models.memae import MemAE, MemAEConfig  # noqa: E402
+from wdmt.models.proxyano import ProxyAno, ProxyAnoConfig  # noqa: E402
+from wdmt.models.sparse_gan import SparseGAN, SparseGANConfig  # noqa: E402
+
+register_model(ModelInfo("ae-baur", "Baur et al., BrainLes 2018 (dense autoencoder)", 128, description=
+                         "dense-bottleneck autoencoder at 128 px, the literature variant of the autoencoder row"),
+               BaurAEConfig, BaurAE)
+register_model(ModelInfo("memae", "Gong et al., ICCV 2019 (MemAE)", None, description=
+                         "autoencoder whose bottleneck is rebuilt from a memory of 500 normal prototypes"),
+               MemAEConfig, MemAE)
+register_model(ModelInfo("bionet", "Xiang et al., MICCAI 2020 (BiO-Net)", None, description=
+                         "bi-directional O-shaped U-Net, 2 recurrent passes, sigmoid output"),
+               BiONetConfig, BiONet)
+register_model(ModelInfo("attn-unet", "Oktay et al., MIDL 2018 (Attention U-Net)", None, description=
+                         "U-Net with additive attention gates on every skip"),
+               AttnUNetConfig, AttnUNet)
+register_model(ModelInfo("ganomaly", "Akcay et al., ACCV 2018 (GANomaly)", 64, adversarial=True, description=
+                         "encoder-decoder-encoder GAN at 64 px; map |x - x_hat| up-sampled to the tile"),
+               GanomalyConfig, Ganomaly)
+register_model(ModelInfo("anogan", "Schlegl et al., IPMI 2017 (AnoGAN)", 64, adversarial=True, description=
+                         "DCGAN at 64 px; test-time latent search (500 Adam steps) per tile"),
+               AnoGANConfig, AnoGAN)
+register_model(ModelInfo("f-anogan", "Schlegl et al., MedIA 2019 (f-AnoGAN)", 64, adversarial=True, description=
+                         "WGAN-GP at 64 px, then an encoder x -> z trained with G and critic frozen (two stages)"),
+               FAnoGANConfig, FAnoGAN)
+register_model(ModelInfo("sparse-gan", "Zhou et al., ISBI 2020 (Sparse-GAN)", 64, adversarial=True, description=
+                         "image-to-image GAN with a sparsity-regularised latent map (our reading: no public code)"),
+               SparseGANConfig, SparseGAN)
+register_model(ModelInfo("proxyano", "Zhou et al., IEEE TMI 2021 (ProxyAno)", 128, description=
+                         "image -> superpixel proxy (with memory) -> image; pseudo-anomalies (our reading: no public code)"),
+               ProxyAnoConfig, ProxyAno)
+
 __all__ = ["MODELS", "AnomalyModel", "Batch", "ModelInfo", "ModelOutput", "StepResult", "create_model", "model_config",
            "register_model"]

@@ -81,6 +81,16 @@ class AnomalyModel(nn.Module):
     def needs_hog(self) -> bool:
         return self.info.needs_hog
 
+    exportable: bool = True  # False where scoring is not a plain forward pass (AnoGAN's latent search)
+
+    def maps(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(anomaly map (B, 1, H, W), reconstruction): the traceable core of ``predict``, exported to ONNX."""
+        o = self.predict(x)
+        return o.anomaly_map, o.recon
+
+    def on_fit_start(self, total_iterations: int) -> None:
+        """Called once before training (and again on resume) with the run's total iteration count."""
+
     def on_train_iteration(self, iteration: int, iters_per_epoch: int) -> None:
         """Called before every training iteration with the global iteration index (0-based)."""
 
@@ -95,12 +105,16 @@ class AnomalyModel(nn.Module):
     def configure_optimizers(self, lr: float, weight_decay: float) -> list[torch.optim.Optimizer]:
         return [torch.optim.Adam(self.parameters(), lr=lr, weight_decay=weight_decay, amsgrad=True)]
 
-    def training_step(self, batch: Batch, optimizers: list[torch.optim.Optimizer], autocast: Any) -> StepResult:
-        """Default step: one loss, one optimiser. GANs override this and step their own optimisers."""
+    uses_default_step: bool = True  # False for models that override training_step (set by subclasses)
+
+    def training_step(self, batch: Batch, optimizers: list[torch.optim.Optimizer], autocast: Any,
+                      loss_fn: Any = None) -> StepResult:
+        """Default step: one loss, one optimiser. ``loss_fn`` (a DDP-wrapped ``loss``) replaces ``self.loss`` under
+        torchrun. GANs override this and step their own optimisers."""
         (opt,) = optimizers
         opt.zero_grad(set_to_none=True)
         with autocast():
-            loss, logs = self.loss(batch)
+            loss, logs = (loss_fn or self.loss)(batch)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss is {loss.item()}")
         loss.backward()

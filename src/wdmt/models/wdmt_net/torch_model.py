@@ -143,6 +143,10 @@ class WDMTNet(AnomalyModel):
         return rec + hog, {"recon": float(rec.detach()), "hog": float(hog.detach())}
 
     # --- scoring ----------------------------------------------------------------------------------------------
+    def maps(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        recon = self(x)[1][:, : self.cfg.in_channels].float()
+        return residual_map(x.float(), recon), recon
+
     @torch.no_grad()
     def predict(self, x: torch.Tensor, with_latent: bool = False) -> ModelOutput:
         z, out = self(x)

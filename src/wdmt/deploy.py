@@ -1,0 +1,76 @@
+"""Score photographs with an exported ONNX model and no torch: numpy, Pillow, SciPy and onnxruntime only.
+
+``wdmt predict --onnx model.onnx photo.jpg --out DIR`` runs this path. Preprocessing, tiling, scoring and the
+overlay are the same functions the torch path uses (they import no torch), so both give the same numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from wdmt.config import EvalConfig
+from wdmt.errors import WdmtError
+from wdmt.io import read_image
+from wdmt.preprocess import PreprocessConfig, prepare, stitch, tile
+from wdmt.scoring import append_predictions, image_score, postprocess_map, prediction_row, write_overlay
+
+METADATA_KEY = "wdmt"
+
+
+@dataclass
+class OnnxDetector:
+    """An exported model plus the settings that travelled with it."""
+
+    session: Any
+    preprocess: PreprocessConfig
+    eval: EvalConfig
+    thresholds: dict[str, Any]
+
+    @classmethod
+    def load(cls, path: str | Path) -> OnnxDetector:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise WdmtError(None, "ONNX prediction needs onnxruntime: pip install onnxruntime") from None
+        path = Path(path)
+        if not path.is_file():
+            raise WdmtError(path, "ONNX model not found")
+        try:
+            sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own types for corrupt files
+            raise WdmtError(path, f"not a loadable ONNX model ({str(e).splitlines()[0][:160]})") from None
+        meta = sess.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+        if meta is None:
+            raise WdmtError(path, "ONNX model has no wdmt metadata (export it with 'wdmt export')")
+        m = json.loads(meta)
+        return cls(sess, PreprocessConfig(**m["preprocess"]), EvalConfig(**m["eval"]), m["thresholds"])
+
+    def anomaly_map(self, rgb: np.ndarray, source: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(map at S x S after post-processing, FOV mask) for one RGB photograph."""
+        p = prepare(rgb, self.preprocess, source=source)
+        img = p.image[None] if p.image.ndim == 2 else p.image.transpose(2, 0, 1)
+        tiles = tile(img.astype(np.float32) / 255.0, self.preprocess.tiles)
+        maps = self.session.run(["anomaly_map"], {"tiles": np.ascontiguousarray(tiles)})[0]
+        raw = stitch(maps, self.preprocess.tiles)[0]
+        return postprocess_map(raw, p.fov, self.eval), p.fov
+
+
+def predict_onnx(model: str | Path, images: list[str | Path], out: str | Path) -> list[dict[str, Any]]:
+    """Score photographs with an exported model: overlay PNGs plus predictions.jsonl / predictions.csv in ``out``."""
+    det = OnnxDetector.load(model)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for path in map(Path, images):
+        rgb = read_image(path)
+        amap, fov = det.anomaly_map(rgb, source=str(path))
+        score = image_score(amap, fov, det.eval)
+        ov = write_overlay(rgb, amap, 2 * det.thresholds["pixel_threshold"], out / f"{path.stem}_overlay.png")
+        rows.append(prediction_row(path, score, amap, det.thresholds, ov))
+    append_predictions(out, rows)
+    return rows
