@@ -15,6 +15,7 @@ import torch
 
 from wdmt.config import EvalConfig, TrainConfig, from_dict, to_dict
 from wdmt.datasets import open_dataset
+from wdmt.distributed import barrier, init_from_env
 from wdmt.errors import WdmtError
 from wdmt.evaluate import (FOV_MODES, calibrate, fov_variants, image_metrics, infer, picture, pixel_metrics,
                            plot_roc, write_predictions, _headline)
@@ -27,16 +28,22 @@ def train(data: str | Path, cfg: TrainConfig, out: str | Path, *, format: str = 
           resume: bool = False, overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
     """Train ``cfg.model`` on the normal images of ``data``; calibrate strict thresholds on its val normals."""
     out = Path(out)
-    if out.exists() and any(out.iterdir()) and not resume:
+    dist_info = init_from_env()  # a plain run is world size 1; under torchrun only rank 0 writes
+    if dist_info.is_main and out.exists() and any(out.iterdir()) and not resume:
         if not overwrite:
             raise WdmtError(out, "run directory exists and is not empty; use --resume to continue or --overwrite")
         shutil.rmtree(out)
+    barrier(dist_info)
     idx = open_dataset(data, format=format, seed=split_seed)
     if idx.problems:
         raise WdmtError(data, f"dataset has problems (run 'wdmt data check'): {idx.problems[0]}")
     t0 = time.perf_counter()
-    summary = Trainer(cfg, idx, out, progress=progress).fit(resume=resume)
+    summary = Trainer(cfg, idx, out, progress=progress, dist_info=dist_info).fit(resume=resume)
     summary["train_seconds"] = round(time.perf_counter() - t0, 1)
+    summary["processes"] = dist_info.world
+    barrier(dist_info)
+    if not dist_info.is_main:
+        return summary
     cal = calibrate_run(out, progress=progress)
     summary["calibration"] = cal
     write_json_atomic(out / "summary.json", summary)

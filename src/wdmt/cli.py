@@ -67,7 +67,8 @@ def _cmd_train(a: argparse.Namespace) -> int:
     model_config(cfg.model, **cfg.model_options)  # fail early on a bad model option
     s = train(a.data, cfg, a.out, format=a.format, split_seed=a.split_seed, resume=a.resume, overwrite=a.overwrite,
               progress=not a.quiet)
-    print(f"trained {cfg.model} for {s['epochs']} epochs in {s['train_seconds']} s; run in {a.out}")
+    if "calibration" in s:  # under torchrun only rank 0 reports
+        print(f"trained {cfg.model} for {s['epochs']} epochs in {s['train_seconds']} s on {s['processes']} process(es); run in {a.out}")
     return 0
 
 

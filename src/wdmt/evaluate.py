@@ -224,8 +224,10 @@ def plot_roc(path: Path, results: list[ImageResult], ev: EvalConfig, title: str)
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title, xlim=(0, 1), ylim=(0, 1))
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp)
     plt.close(fig)
+    os.replace(tmp, path)
 
 
 def picture(path: Path, r: ImageResult, ev: EvalConfig, vmax: float, threshold: float | None = None) -> None:
@@ -238,7 +240,8 @@ def picture(path: Path, r: ImageResult, ev: EvalConfig, vmax: float, threshold: 
     p = r.item.prepared
     panels = [("input", p.image, "gray", None), ("reconstruction", r.recon, "gray", None)]
     if r.hog is not None:
-        panels.append(("HOG prediction", r.hog.mean(axis=0), "gray", None))
+        h = r.hog.mean(axis=0)
+        panels.append(("HOG prediction", h, "gray", float(np.quantile(h, 0.995)) or 1.0))
     panels.append(("anomaly map", r.map(ev), "inferno", vmax))
     fig, axes = plt.subplots(1, len(panels) + 1, figsize=(3 * (len(panels) + 1), 3.2), dpi=100)
     for ax, (name, img, cmap, vm) in zip(axes, panels):

@@ -9,6 +9,7 @@ cached on disk keyed by the picture's content hash and every parameter, and comp
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -105,7 +106,8 @@ class HogCache:
                 out[i] = self.get(grays[i])
                 bar.update()
         else:
-            with ProcessPoolExecutor(workers) as pool:
+            # spawn, not fork: the caller may hold torch / gloo threads that a forked child would inherit stuck
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
                 futures = {i: pool.submit(_cache_get, self.root, self.cfg, grays[i]) for i in todo}
                 for i, fut in futures.items():
                     out[i] = fut.result()

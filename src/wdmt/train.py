@@ -24,12 +24,13 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from wdmt.augment import paired_flips, random_blur
 from wdmt.config import TrainConfig, from_dict, to_dict
 from wdmt.datasets import DatasetIndex
+from wdmt.distributed import DistInfo, LossModule, average_gradients_with_hooks, barrier
 from wdmt.errors import WdmtError
 from wdmt.hog import HogCache, default_cache_dir
 from wdmt.models import AnomalyModel, Batch, create_model
@@ -160,12 +161,15 @@ class Trainer:
     """Owns one run directory: prepares data, trains, checkpoints, resumes."""
 
     def __init__(self, cfg: TrainConfig, data: DatasetIndex, run_dir: str | Path, *, progress: bool = True,
-                 cache_dir: Path | None = None) -> None:
+                 cache_dir: Path | None = None, dist_info: DistInfo | None = None) -> None:
         self.cfg = cfg
         self.data = data
         self.run = Path(run_dir)
-        self.progress = progress
+        self.dist = dist_info or DistInfo()
+        self.progress = progress and self.dist.is_main
         self.device = pick_device(cfg.device)
+        if self.dist.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
         self.cache = HogCache(cache_dir or default_cache_dir() / "hog")
 
     def build_model(self) -> AnomalyModel:
@@ -186,8 +190,12 @@ class Trainer:
         gen = seed_everything(cfg.seed)
         model = self.build_model()
         self.data.require_training_data()
+        if not self.dist.is_main:
+            barrier(self.dist)  # rank 0 fills the HOG cache first; the others then only read it
         train_items = load_samples(self.data.split("train"), cfg.preprocess, self.cache if model.needs_hog else None,
                                    progress=self.progress, desc="train images")
+        if self.dist.is_main:
+            barrier(self.dist)
         val_items = load_samples(self.data.split("val"), cfg.preprocess, None, progress=self.progress, desc="val images")
         n = cfg.preprocess.tiles
         train = TileSet.from_prepared(train_items, n, model.needs_hog)
@@ -199,6 +207,17 @@ class Trainer:
             model.to(memory_format=torch.channels_last)
         optimizers = model.configure_optimizers(cfg.lr, cfg.weight_decay)
         batch = min(cfg.batch_size, len(train) * cfg.tile_repeats)
+        if batch % self.dist.world:
+            raise WdmtError(None, f"batch size {batch} does not split evenly over {self.dist.world} processes")
+        local = batch // self.dist.world
+        mine = slice(self.dist.rank * local, (self.dist.rank + 1) * local)
+        loss_fn = None
+        if self.dist.enabled:
+            if model.uses_default_step:
+                ids = [self.device.index] if self.device.type == "cuda" else None
+                loss_fn = DistributedDataParallel(LossModule(model), device_ids=ids, find_unused_parameters=False)
+            else:
+                average_gradients_with_hooks(model, self.dist.world)
         iters_per_epoch = max(1, (len(train) * cfg.tile_repeats) // batch)
         total_iters = iters_per_epoch * cfg.epochs
         schedulers = [torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=total_iters) for o in optimizers]
@@ -214,7 +233,7 @@ class Trainer:
             gen.set_state(st["generator"])
             torch.set_rng_state(st["torch_rng"])
             start_epoch, best = int(st["epoch"]), float(st["best_val"])
-        else:
+        elif self.dist.is_main:
             self.run.mkdir(parents=True, exist_ok=True)
             write_json_atomic(self.run / "config.json", to_dict(cfg))
             write_json_atomic(self.run / "env.json", environment(self.device, cfg))
@@ -238,8 +257,10 @@ class Trainer:
                 it = epoch * iters_per_epoch + i
                 model.on_train_iteration(it, iters_per_epoch)
                 b = make_batch(train, order[i * batch : (i + 1) * batch], cfg, gen, self.device, n_cells, cfg.channels_last)
+                if self.dist.enabled:  # every rank drew the same global batch; each keeps its own slice
+                    b = Batch(*(None if v is None else v[mine] for v in (b.image, b.target, b.hog, b.hog_index)))
                 try:
-                    res = model.training_step(b, optimizers, autocast)
+                    res = model.training_step(b, optimizers, autocast, loss_fn)
                 except FloatingPointError as e:
                     raise WdmtError(self.run, f"training diverged at epoch {epoch + 1}, iteration {i + 1}: {e}; "
                                     "the last good checkpoint is kept in checkpoints/last.pt") from None
@@ -260,6 +281,8 @@ class Trainer:
             improved = eligible and (val_err < best or math.isnan(best))
             if improved:
                 best = val_err
+            if not self.dist.is_main:
+                continue
             row = {"epoch": epoch + 1, **{k: v / iters_per_epoch for k, v in sums.items()}, **model.train_state(),
                    "lr": schedulers[0].get_last_lr()[0], "val_error": val_err, "best": int(improved),
                    "seconds": round(seconds, 2), "tiles_per_s": round(iters_per_epoch * batch / seconds, 2)}
