@@ -24,3 +24,14 @@ def tiny_synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from wdmt.synth import generate
 
     return generate(tmp_path_factory.mktemp("synth") / "data", normal=8, abnormal=4, size=96, seed=3, progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_synth: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-epoch WDMT-Net run on the tiny synthetic data (tiny preset)."""
+    from wdmt.api import train
+    from wdmt.config import resolve_config
+
+    out = tmp_path_factory.mktemp("runs") / "wdmt"
+    train(tiny_synth, resolve_config("tiny", model="wdmt", epochs=2), out, progress=False)
+    return out

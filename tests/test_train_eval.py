@@ -17,12 +17,9 @@ from wdmt.config import resolve_config
 from wdmt.train import load_checkpoint
 
 
-@pytest.fixture(scope="module")
-def run(tiny_synth, tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "wdmt"
-    cfg = resolve_config("tiny", model="wdmt", epochs=2)
-    train(tiny_synth, cfg, out, progress=False)
-    return out
+@pytest.fixture
+def run(tiny_run):
+    return tiny_run
 
 
 def test_run_directory_contents(run):

@@ -154,7 +154,6 @@ def predict(run: str | Path, images: list[str | Path], out: str | Path, *, which
     ev = cfg.eval
     cal = calibrate_run(run, ev, which)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     rows = []
     items = []
     for path in images:
@@ -164,6 +163,7 @@ def predict(run: str | Path, images: list[str | Path], out: str | Path, *, which
         items.append((path, rgb, PreparedSample(Sample(id=path.stem, image=path, label=-1), prep)))
     results = infer(model, [it[2] for it in items], cfg.preprocess.tiles, latent=ev.score == "gatingano",
                     progress=progress, channels_last=cfg.channels_last)
+    out.mkdir(parents=True, exist_ok=True)  # only now: a bad photograph above leaves no output folder behind
     for (path, rgb, _), r in zip(items, results):
         score = r.score(ev)
         amap = r.map(ev)

@@ -64,12 +64,14 @@ def predict_onnx(model: str | Path, images: list[str | Path], out: str | Path) -
     """Score photographs with an exported model: overlay PNGs plus predictions.jsonl / predictions.csv in ``out``."""
     det = OnnxDetector.load(model)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for path in map(Path, images):
+    scored = []
+    for path in map(Path, images):  # score everything first: a bad photograph leaves no partial output
         rgb = read_image(path)
         amap, fov = det.anomaly_map(rgb, source=str(path))
-        score = image_score(amap, fov, det.eval)
+        scored.append((path, rgb, amap, image_score(amap, fov, det.eval)))
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for path, rgb, amap, score in scored:
         ov = write_overlay(rgb, amap, 2 * det.thresholds["pixel_threshold"], out / f"{path.stem}_overlay.png")
         rows.append(prediction_row(path, score, amap, det.thresholds, ov))
     append_predictions(out, rows)

@@ -241,7 +241,7 @@ def picture(path: Path, r: ImageResult, ev: EvalConfig, vmax: float, threshold: 
     panels = [("input", p.image, "gray", None), ("reconstruction", r.recon, "gray", None)]
     if r.hog is not None:
         h = r.hog.mean(axis=0)
-        panels.append(("HOG prediction", h, "gray", float(np.quantile(h, 0.995)) or 1.0))
+        panels.append(("HOG prediction", h, "gray", max(float(np.quantile(h, 0.995)), 1e-6)))
     panels.append(("anomaly map", r.map(ev), "inferno", vmax))
     fig, axes = plt.subplots(1, len(panels) + 1, figsize=(3 * (len(panels) + 1), 3.2), dpi=100)
     for ax, (name, img, cmap, vm) in zip(axes, panels):

@@ -1,0 +1,119 @@
+"""Crash safety, numerics and bad input at every verb: one-line errors, exit status 2, nothing half-written."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from wdmt import WdmtError
+from wdmt.api import train
+from wdmt.cli import main
+from wdmt.config import resolve_config
+from wdmt.train import load_checkpoint
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "wdmt", *args], capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
+
+
+def test_sigkill_mid_epoch_then_resume_is_bitwise_identical(tiny_synth, tmp_path):
+    args = ["train", "--data", str(tiny_synth), "--model", "wdmt-nohog", "--preset", "tiny", "--epochs", "6", "--quiet"]
+    ref = _cli(*args, "--out", str(tmp_path / "ref"))
+    assert ref.returncode == 0, ref.stderr
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    p = subprocess.Popen([sys.executable, "-m", "wdmt", *args, "--out", str(tmp_path / "killed")], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = tmp_path / "killed" / "checkpoints" / "last.pt"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (last.exists() and load_checkpoint(last)["epoch"] >= 2):
+        time.sleep(0.05)
+    os.kill(p.pid, signal.SIGKILL)  # a real kill, somewhere in epoch 3 or later
+    p.wait()
+    assert load_checkpoint(last)["epoch"] < 6
+    res = _cli(*args, "--out", str(tmp_path / "killed"), "--resume")
+    assert res.returncode == 0, res.stderr
+    a = load_checkpoint(tmp_path / "ref" / "checkpoints" / "last.pt")["model"]
+    b = load_checkpoint(last)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    ma = (tmp_path / "ref" / "calibration.json").read_text()
+    mb = (tmp_path / "killed" / "calibration.json").read_text()
+    assert ma == mb
+
+
+def test_nan_loss_stops_with_message_and_keeps_last_good_checkpoint(tiny_synth, tmp_path, monkeypatch):
+    from wdmt.models.wdmt_net.torch_model import WDMTNet
+
+    real = WDMTNet.loss
+    calls = {"n": 0}
+
+    def poisoned(self, batch):
+        calls["n"] += 1
+        loss, logs = real(self, batch)
+        return (loss * float("nan"), logs) if calls["n"] > 12 else (loss, logs)
+
+    monkeypatch.setattr(WDMTNet, "loss", poisoned)
+    with pytest.raises(WdmtError, match="diverged"):
+        train(tiny_synth, resolve_config("tiny", model="wdmt", epochs=5), tmp_path / "r", progress=False)
+    st = load_checkpoint(tmp_path / "r" / "checkpoints" / "last.pt")
+    assert 1 <= st["epoch"] < 5 and all(torch.isfinite(v).all() for v in st["model"].values() if v.dtype.is_floating_point)
+
+
+@pytest.mark.parametrize("case", ["text_jpg", "missing", "empty", "tiny", "black"])
+def test_predict_bad_photo_one_line_no_output(tiny_run, tmp_path, case, capsys):
+    import numpy as np
+    from PIL import Image
+
+    p = tmp_path / "photo.jpg"
+    if case == "text_jpg":
+        p.write_text("not a photo")
+    elif case == "empty":
+        p.write_bytes(b"")
+    elif case == "tiny":
+        Image.new("RGB", (1, 1), (200, 90, 20)).save(p)
+    elif case == "black":
+        Image.fromarray(np.zeros((200, 300, 3), np.uint8)).save(p)
+    out = tmp_path / "out"
+    assert main(["predict", "--run", str(tiny_run), str(p), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(p) in err[0] and "Traceback" not in err[0]
+    assert not out.exists()
+
+
+def test_debug_flag_shows_the_traceback(tmp_path):
+    with pytest.raises(WdmtError, match="not a run directory"):
+        main(["--debug", "test", "--run", str(tmp_path / "nope")])
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["test", "--run", "{tmp}/not-a-run"], "not a run directory"),
+    (["train", "--data", "{tmp}/nodata", "--out", "{tmp}/r"], "dataset folder not found"),
+    (["train", "--data", "{synth}", "--out", "{tmp}/r", "--preset", "nope"], "unknown preset"),
+    (["train", "--data", "{synth}", "--out", "{tmp}/r", "--model", "nope"], "unknown model"),
+    (["train", "--data", "{synth}", "--out", "{tmp}/r", "--set", "widht=3"], "unknown option"),
+    (["train", "--data", "{synth}", "--out", "{tmp}/r", "--config", "{tmp}/bad.yaml"], "unknown key"),
+    (["predict", "--onnx", "{tmp}/bad.onnx", "{synth}/normal/synth_normal_000.jpg", "--out", "{tmp}/o"], "ONNX"),
+])
+def test_cli_errors_are_one_line_exit_2(args, needle, tiny_synth, tmp_path, capsys):
+    (tmp_path / "bad.yaml").write_text("epoch: 3\n")
+    (tmp_path / "bad.onnx").write_bytes(b"garbage")
+    argv = [a.format(tmp=tmp_path, synth=tiny_synth) for a in args]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0], err
+    assert not (tmp_path / "r").exists() and not (tmp_path / "o").exists()
+
+
+def test_train_refuses_data_without_normal_images(tmp_path, capsys):
+    from wdmt.synth import generate
+
+    d = generate(tmp_path / "d", normal=0, abnormal=2, size=64, seed=1, progress=False)
+    assert main(["train", "--data", str(d), "--preset", "tiny", "--out", str(tmp_path / "r"), "--quiet"]) == 2
+    assert "no normal training image" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
