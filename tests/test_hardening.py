@@ -117,3 +117,126 @@ def test_train_refuses_data_without_normal_images(tmp_path, capsys):
     assert main(["train", "--data", str(d), "--preset", "tiny", "--out", str(tmp_path / "r"), "--quiet"]) == 2
     assert "no normal training image" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def _fundus(path, size=(120, 90), mode="RGB"):
+    import numpy as np
+    from PIL import Image
+
+    a = np.zeros((size[1], size[0], 3), np.uint8)
+    yy, xx = np.mgrid[: size[1], : size[0]]
+    a[(xx - size[0] / 2) ** 2 + (yy - size[1] / 2) ** 2 < (size[1] / 2.2) ** 2] = (150, 75, 20)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(a).convert(mode).save(path)
+    return a
+
+
+def _base(root):
+    import numpy as np
+    from PIL import Image
+
+    for i in range(4):
+        _fundus(root / "normal" / f"n{i}.png")
+    _fundus(root / "abnormal" / "a0.png")
+    m = np.zeros((90, 120), np.uint8)
+    m[40:45, 50:55] = 255
+    (root / "masks" / "lesion_union").mkdir(parents=True)
+    Image.fromarray(m).save(root / "masks" / "lesion_union" / "a0.png")
+    return root
+
+
+def _make(case, root):
+    """Build one bad-input case; return (expected exit status, text expected in the output)."""
+    import io as pyio
+
+    import numpy as np
+    from PIL import Image
+
+    if case == "missing_folder":
+        return 2, "dataset folder not found"
+    if case == "empty_folders":
+        (root / "normal").mkdir(parents=True)
+        return 2, "no images found"
+    _base(root)
+    n0 = root / "normal" / "n0.png"
+    if case == "empty_file":
+        n0.write_bytes(b"")
+        return 2, "file is empty"
+    if case == "truncated_jpeg":
+        buf = pyio.BytesIO()
+        Image.fromarray(np.random.default_rng(0).integers(0, 255, (200, 200, 3), dtype=np.uint8)).save(buf, "JPEG")
+        n0.unlink()
+        (root / "normal" / "n0.jpg").write_bytes(buf.getvalue()[:3000])
+        return 2, "truncated"
+    if case == "text_as_jpg":
+        (root / "normal" / "x.jpg").write_text("hello")
+        return 2, "not an image file"
+    if case == "png_16bit":
+        a = _fundus(n0)
+        Image.fromarray(a[..., 0].astype(np.uint16) * 257).save(n0)
+        return 0, "usable"
+    if case in ("rgba", "palette", "grey"):
+        _fundus(n0, mode={"rgba": "RGBA", "palette": "P", "grey": "L"}[case])
+        return 0, "usable"
+    if case == "cmyk_jpeg":
+        n0.unlink()
+        _fundus(root / "normal" / "n0.jpg", mode="CMYK")
+        return 0, "usable"
+    if case == "one_pixel":
+        Image.new("RGB", (1, 1), (200, 100, 20)).save(n0)
+        return 2, "too small"
+    if case == "decompression_bomb":
+        Image.new("L", (9000, 9000)).save(n0)
+        return 2, "over the 64 MP limit"
+    if case == "all_black":
+        Image.new("RGB", (120, 90)).save(n0)
+        return 2, "no field of view"
+    if case == "mask_size":
+        Image.new("L", (60, 45)).save(root / "masks" / "lesion_union" / "a0.png")
+        return 2, "mask is 60 x 45"
+    if case == "mask_values":
+        m = np.zeros((90, 120), np.uint8)
+        m[40:45, 50:55] = 128
+        Image.fromarray(m).save(root / "masks" / "lesion_union" / "a0.png")
+        return 0, "grey values"
+    if case == "mask_without_image":
+        Image.new("L", (120, 90)).save(root / "masks" / "lesion_union" / "ghost.png")
+        return 0, "mask without an image"
+    if case == "image_without_mask":
+        _fundus(root / "abnormal" / "a1.png")
+        return 0, "usable"  # an image-level label only, as HRF
+    if case == "duplicate_stems":
+        _fundus(root / "abnormal" / "n0.png")
+        return 2, "share the name"
+    if case == "non_utf8_name":
+        os.rename(root / "normal" / "n1.png", os.path.join(os.fsencode(root / "normal"), b"caf\xe9.png"))
+        return 0, "usable"
+    if case == "manifest_escape":
+        (root / "manifest.csv").write_text("file,label\n../../etc/passwd,0\n")
+        return 2, "escapes the dataset root"
+    if case == "no_normal_training_image":
+        import shutil
+
+        shutil.rmtree(root / "normal")
+        return 0, "only be used for evaluation"
+    raise AssertionError(case)
+
+
+BAD_CASES = ["missing_folder", "empty_folders", "empty_file", "truncated_jpeg", "text_as_jpg", "png_16bit", "rgba",
+             "palette", "grey", "cmyk_jpeg", "one_pixel", "decompression_bomb", "all_black", "mask_size", "mask_values",
+             "mask_without_image", "image_without_mask", "duplicate_stems", "non_utf8_name", "manifest_escape",
+             "no_normal_training_image"]
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
+def test_data_check_bad_input(case, tmp_path):
+    root = tmp_path / "d"
+    status, needle = _make(case, root)
+    p = subprocess.run([sys.executable, "-m", "wdmt", "data", "check", os.fsdecode(root), "--quiet"],
+                       capture_output=True, text=True, errors="backslashreplace", timeout=300)
+    assert p.returncode == status, p.stdout + p.stderr
+    assert needle in p.stdout + p.stderr
+    assert "Traceback" not in p.stderr
+    if status == 2:
+        problems = [l for l in p.stderr.splitlines() if l.startswith("wdmt: problem:")]
+        assert problems and all(len(l) < 400 for l in problems)
