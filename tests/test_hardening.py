@@ -42,6 +42,10 @@ def test_sigkill_mid_epoch_then_resume_is_bitwise_identical(tiny_synth, tmp_path
     a = load_checkpoint(tmp_path / "ref" / "checkpoints" / "last.pt")["model"]
     b = load_checkpoint(last)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+    import csv
+
+    epochs = [int(r["epoch"]) for r in csv.DictReader(open(tmp_path / "killed" / "log.csv"))]
+    assert epochs == [1, 2, 3, 4, 5, 6]  # no epoch logged twice
     ma = (tmp_path / "ref" / "calibration.json").read_text()
     mb = (tmp_path / "killed" / "calibration.json").read_text()
     assert ma == mb

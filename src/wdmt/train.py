@@ -233,6 +233,8 @@ class Trainer:
             gen.set_state(st["generator"])
             torch.set_rng_state(st["torch_rng"])
             start_epoch, best = int(st["epoch"]), float(st["best_val"])
+            if self.dist.is_main:
+                self._truncate_log(self.run / "log.csv", start_epoch)
         elif self.dist.is_main:
             self.run.mkdir(parents=True, exist_ok=True)
             write_json_atomic(self.run / "config.json", to_dict(cfg))
@@ -302,6 +304,23 @@ class Trainer:
                            + "".join(f"  {k} {v:.3f}" for k, v in model.train_state().items())
                            + f"  {row['tiles_per_s']:.1f} tiles/s" + ("  *best" if improved else ""))
         return {"epochs": cfg.epochs, "best_val_error": best, "run": str(self.run)}
+
+    @staticmethod
+    def _truncate_log(path: Path, epochs: int) -> None:
+        """Drop log rows of epochs the checkpoint does not hold (a kill between the log and the checkpoint)."""
+        if not path.exists():
+            return
+        with open(path, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if r.get("epoch", "").isdigit() and int(r["epoch"]) <= epochs]
+        if not rows:
+            path.unlink()
+            return
+        tmp = path.with_name(f".{path.name}.tmp")
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        os.replace(tmp, path)
 
     @staticmethod
     def _append_log(path: Path, row: dict[str, Any]) -> None:
