@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from wdmt.errors import WdmtError
 
@@ -116,6 +117,17 @@ def _cmd_predict(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_benchmark(a: argparse.Namespace) -> int:
+    from wdmt.benchmark import benchmark
+
+    r = benchmark(a.suite, a.data, a.out, preset=a.preset, seeds=a.seeds, fmt=a.format, models=a.models,
+                  progress=not a.quiet)
+    for name in r["tables"]:
+        print((Path(a.out) / f"table-{name}.md").read_text())
+    print(f"report: {r['report']}")
+    return 0
+
+
 def _cmd_export(a: argparse.Namespace) -> int:
     from wdmt.export import export_onnx
 
@@ -215,6 +227,17 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--checkpoint", default="best", choices=["best", "last"])
     pr.add_argument("--quiet", action="store_true")
     pr.set_defaults(func=_cmd_predict)
+
+    b = sub.add_parser("benchmark", help="reproduce the paper's tables: train and evaluate every model of a suite")
+    b.add_argument("--suite", default="ablation", choices=["ablation", "decay", "sota", "all"])
+    b.add_argument("--data", required=True)
+    b.add_argument("--format", default="auto", choices=["auto", "folder", "idrid", "adam"])
+    b.add_argument("--preset", default="cpu")
+    b.add_argument("--seeds", type=int, default=1)
+    b.add_argument("--models", nargs="+", help="only these models of the suite")
+    b.add_argument("--out", required=True)
+    b.add_argument("--quiet", action="store_true")
+    b.set_defaults(func=_cmd_benchmark)
 
     x = sub.add_parser("export", help="export a run's model (ONNX, dynamic batch) with its thresholds")
     x.add_argument("--run", required=True)

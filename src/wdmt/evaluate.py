@@ -126,6 +126,7 @@ def pixel_metrics(results: list[ImageResult], ev: EvalConfig, strict_threshold: 
     out: dict[str, Any] = {
         "n_images": len(ss), "n_pixels": int(s.size), "lesion_fraction": float(y.mean()),
         "auroc": M.auroc(c), "ap": M.average_precision(c), "aupro": aupro,
+        "roc": _roc_points(c),
     }
     youden = M.youden_threshold(c)
     out["paper"] = {"threshold": youden, "threshold_rule": "Youden's J on the test pixels themselves (paper)",
@@ -141,6 +142,12 @@ def pixel_metrics(results: list[ImageResult], ev: EvalConfig, strict_threshold: 
     poss = np.array([h[1] for h in hists])
     out["auroc_ci95"] = M.bootstrap_ci(lambda idx: M.histogram_auroc(poss[idx].sum(0), negs[idx].sum(0)), len(ss), n_boot, seed)
     return out
+
+
+def _roc_points(c: M.Curve, n: int = 200) -> dict[str, list[float]]:
+    """The ROC thinned to about ``n`` points, enough to draw it again (benchmark figures)."""
+    idx = np.unique(np.linspace(0, c.fpr.size - 1, n).astype(int))
+    return {"fpr": [0.0, *map(float, c.fpr[idx])], "tpr": [0.0, *map(float, c.tpr[idx])]}
 
 
 def image_metrics(results: list[ImageResult], ev: EvalConfig, strict_threshold: float | None,

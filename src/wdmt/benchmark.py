@@ -1,0 +1,304 @@
+"""``wdmt benchmark``: the paper's three tables on any dataset, one run per (model, setting, seed), resumable.
+
+Writes to OUT: ``runs/<run>/`` (each a normal run directory with its evaluations), ``results.csv`` (one row per
+run), ``table-<suite>.md`` / ``.csv`` laid out like the paper's tables, ``roc-<suite>.png``, ``bars-<suite>.png``,
+``maps-<suite>.png`` and one self-contained ``report.html``. A killed benchmark, started again, skips finished runs
+and resumes a half-trained one from its last epoch.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import json
+import os
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from wdmt import api
+from wdmt.config import resolve_config
+from wdmt.errors import WdmtError
+from wdmt.models import MODELS, model_config
+
+TABLE1 = ["ae", "unet", "wdmt-nohog", "ae-hog", "unet-hog", "wdmt"]
+TABLE3 = ["ae", "memae", "bionet", "attn-unet", "anogan", "f-anogan", "ganomaly", "sparse-gan", "proxyano", "wdmt"]
+DELTAS = (0.005, 0.01, 0.025, 0.05, 0.1)
+
+# The poster's numbers (AUC / ACC / F1), IDRiD and ADAM (method-spec 1.8), shown for reference beside ours.
+PAPER = {
+    "ae": ("0.686/0.627/0.537", "0.659/0.637/0.469"), "unet": ("0.553/0.564/0.532", "0.610/0.619/0.530"),
+    "wdmt-nohog": ("0.725/0.667/0.680", "0.670/0.654/0.484"), "ae-hog": ("0.715/0.655/0.664", "0.662/0.643/0.470"),
+    "unet-hog": ("0.640/0.597/0.539", "0.656/0.641/0.451"), "wdmt": ("0.748/0.694/0.711", "0.687/0.660/0.474"),
+    "memae": ("0.647/0.592/0.567", "0.667/0.647/0.439"), "bionet": ("0.606/0.563/0.519", "0.642/0.612/0.481"),
+    "attn-unet": ("0.581/0.555/0.558", "0.645/0.617/0.408"), "anogan": ("0.630/0.618/0.579", "0.677/0.661/0.455"),
+    "f-anogan": ("0.698/0.686/0.637", "0.662/0.638/0.455"), "ganomaly": ("0.652/0.633/0.658", "0.673/0.618/0.539"),
+    "sparse-gan": ("0.663/0.638/0.651", "0.667/0.627/0.500"), "proxyano": ("0.701/0.682/0.649", "0.675/0.648/0.451"),
+    "wdmt delta=0.005": ("0.729/0.661/0.687", "0.676/0.663/0.451"), "wdmt delta=0.01": ("0.738/0.685/0.692", "0.678/0.662/0.482"),
+    "wdmt delta=0.025": ("0.731/0.674/0.680", "0.673/0.663/0.465"), "wdmt delta=0.05": ("0.748/0.694/0.711", "0.687/0.660/0.474"),
+    "wdmt delta=0.1": ("0.724/0.669/0.709", "0.674/0.660/0.471"),
+}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One row of a table: a model and the options that differ from its defaults."""
+
+    model: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.model + "".join(f" {k}={v}" for k, v in sorted(self.options.items()))
+
+    def run_name(self, seed: int) -> str:
+        return self.label.replace(" ", "_").replace("=", "") + f"-s{seed}"
+
+
+def suite_settings(suite: str, models: list[str] | None = None) -> dict[str, list[Setting]]:
+    """{suite: rows} for ``ablation`` (Table 1), ``decay`` (Table 2), ``sota`` (Table 3) or ``all``."""
+    known = {"ablation": [Setting(m) for m in TABLE1],
+             "decay": [Setting("wdmt", {"delta": d}) for d in DELTAS],
+             "sota": [Setting(m) for m in TABLE3]}
+    if suite != "all" and suite not in known:
+        raise WdmtError(None, f"unknown suite {suite!r}: use ablation, decay, sota or all")
+    chosen = known if suite == "all" else {suite: known[suite]}
+    if models:
+        unknown = set(models) - set(MODELS)
+        if unknown:
+            raise WdmtError(None, f"unknown model(s) {', '.join(sorted(unknown))}")
+        chosen = {k: [s for s in v if s.model in models] for k, v in chosen.items()}
+    return chosen
+
+
+def _normalise(s: Setting) -> Setting:
+    """Drop options equal to the model's defaults, so Delta = 0.05 in Table 2 is the same run as WDMT-Net."""
+    default = asdict(model_config(s.model))
+    return replace(s, options={k: v for k, v in s.options.items() if default.get(k) != v})
+
+
+def run_one(s: Setting, seed: int, data: str | Path, preset: str, out: Path, fmt: str, progress: bool) -> dict[str, Any]:
+    """Train (or resume, or skip) one run and evaluate it under both protocols; returns its result row."""
+    run = out / "runs" / _normalise(s).run_name(seed)
+    paper_m, strict_m = run / "eval-test" / "metrics.json", run / "eval-test-strict" / "metrics.json"
+    if not (run / "summary.json").exists():
+        cfg = resolve_config(preset, model=s.model, seed=seed,
+                             model_options={**resolve_config(preset).model_options, **_normalise(s).options})
+        partial = (run / "checkpoints" / "last.pt").exists() and (run / "config.json").exists()
+        api.train(data, cfg, run, format=fmt, overwrite=not partial, resume=partial, progress=progress)
+    if not paper_m.exists():
+        api.test(run, protocol="paper", out=run / "eval-test", pictures=0, progress=False)
+    if not strict_m.exists():
+        api.test(run, protocol="strict", out=run / "eval-test-strict", pictures=0, progress=False)
+    p, st = json.loads(paper_m.read_text()), json.loads(strict_m.read_text())
+    log = list(csv.DictReader(open(run / "log.csv")))
+    pp, sp, si = p["pixel"], st["pixel"], st["image"]
+    return {
+        "row": s.label, "model": s.model, "seed": seed, "run": str(run),
+        "auc": pp.get("auroc"), "acc": pp.get("balanced_accuracy"), "f1_micro": pp.get("f1_micro"),
+        "auc_lo": (pp.get("auroc_ci95") or [None, None])[0], "auc_hi": (pp.get("auroc_ci95") or [None, None])[1],
+        "ap": sp.get("ap"), "aupro": sp.get("aupro"), "dice_strict": sp.get("f1"), "acc_strict": sp.get("balanced_accuracy"),
+        "auc_fov_zero": p.get("pixel_auroc_by_fov", {}).get("zero"), "auc_fov_inside": p.get("pixel_auroc_by_fov", {}).get("inside"),
+        "image_auc": si.get("auroc"), "image_acc_strict": si.get("balanced_accuracy"),
+        "train_min": round(sum(float(r["seconds"]) for r in log) / 60, 2),
+        "roc": pp.get("roc"),
+    }
+
+
+def _fmt(vals: list[float | None]) -> str:
+    v = [x for x in vals if x is not None and np.isfinite(x)]
+    if not v:
+        return "-"
+    return f"{np.mean(v):.3f}" + (f" ± {np.std(v, ddof=1):.3f}" if len(v) > 1 else "")
+
+
+def aggregate(rows: list[dict[str, Any]], settings: list[Setting]) -> list[dict[str, str]]:
+    """One table row per setting: mean ± std over seeds; the AUROC interval is the mean of the per-seed bootstrap
+    95 % intervals (images resampled)."""
+    out = []
+    for s in settings:
+        rs = [r for r in rows if r["row"] == s.label]
+        if not rs:
+            continue
+        lo, hi = _fmt([r["auc_lo"] for r in rs]), _fmt([r["auc_hi"] for r in rs])
+        paper = PAPER.get(s.label) or PAPER.get(s.model if not s.options else "", ("", ""))
+        out.append({
+            "method": s.label, "seeds": str(len(rs)),
+            "AUC": _fmt([r["auc"] for r in rs]), "AUC 95% CI": f"{lo.split(' ')[0]}-{hi.split(' ')[0]}",
+            "ACC": _fmt([r["acc"] for r in rs]), "F1 (micro)": _fmt([r["f1_micro"] for r in rs]),
+            "AUC, FOV zeroed": _fmt([r["auc_fov_zero"] for r in rs]), "AUC, FOV only": _fmt([r["auc_fov_inside"] for r in rs]),
+            "strict AP": _fmt([r["ap"] for r in rs]), "strict AUPRO": _fmt([r["aupro"] for r in rs]),
+            "strict Dice": _fmt([r["dice_strict"] for r in rs]), "image AUC": _fmt([r["image_auc"] for r in rs]),
+            "train min": _fmt([r["train_min"] for r in rs]),
+            "paper IDRiD": paper[0], "paper ADAM": paper[1],
+        })
+    return out
+
+
+def _markdown(rows: list[dict[str, str]]) -> str:
+    if not rows:
+        return ""
+    head = list(rows[0])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r[h] for h in head) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _plots(out: Path, suite: str, rows: list[dict[str, Any]], settings: list[Setting]) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=110)
+    for s in settings:
+        r = next((r for r in rows if r["row"] == s.label and r.get("roc")), None)
+        if r:
+            ax.plot(r["roc"]["fpr"], r["roc"]["tpr"], label=f"{s.label} ({r['auc']:.3f})", lw=1.2)
+    ax.plot([0, 1], [0, 1], ":", color="grey")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title=f"pixel ROC, {suite} (seed {rows[0]['seed']})")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    paths.append(out / f"roc-{suite}.png")
+    fig.savefig(paths[-1])
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(max(4, 0.8 * len(settings) + 2), 3.5), dpi=110)
+    means, stds, labels = [], [], []
+    for s in settings:
+        v = [r["auc"] for r in rows if r["row"] == s.label and r["auc"] is not None]
+        if v:
+            labels.append(s.label)
+            means.append(np.mean(v))
+            stds.append(np.std(v, ddof=1) if len(v) > 1 else 0.0)
+    ax.bar(range(len(means)), means, yerr=stds, capsize=3, color="#c0504d")
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+    ax.set_ylim(0.4, 1.0)
+    ax.axhline(0.5, color="grey", lw=0.8, ls=":")
+    ax.set_ylabel("pixel AUROC (paper protocol)")
+    fig.tight_layout()
+    paths.append(out / f"bars-{suite}.png")
+    fig.savefig(paths[-1])
+    plt.close(fig)
+    return paths
+
+
+def _map_grid(out: Path, suite: str, rows: list[dict[str, Any]], settings: list[Setting], n_images: int = 3) -> Path | None:
+    """Rows: the first few annotated test images; columns: input, ground truth, every method's heat map."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from wdmt.evaluate import infer
+    from wdmt.pipeline import load_samples
+    from wdmt.train import load_run_model
+
+    runs = [(s, next((r["run"] for r in rows if r["row"] == s.label), None)) for s in settings]
+    runs = [(s, r) for s, r in runs if r]
+    if not runs:
+        return None
+    idx, _ = api._run_data(Path(runs[0][1]))
+    samples = [s for s in idx.split("test") if s.label == 1 and s.masks][:n_images]
+    if not samples:
+        return None
+    fig, axes = plt.subplots(len(samples), len(runs) + 2, figsize=(2.2 * (len(runs) + 2), 2.3 * len(samples)), dpi=90,
+                             squeeze=False)
+    for col, (s, run) in enumerate(runs):
+        model, cfg = load_run_model(run)
+        items = load_samples(samples, cfg.preprocess, None, progress=False)
+        res = infer(model, items, cfg.preprocess.tiles, channels_last=cfg.channels_last)
+        for row, r in enumerate(res):
+            m = r.map(cfg.eval)
+            if col == 0:
+                axes[row, 0].imshow(r.item.prepared.image, cmap="gray")
+                axes[row, 1].imshow(r.item.prepared.lesion, cmap="gray")
+                axes[row, 0].set_ylabel(r.item.sample.id, fontsize=8)
+            axes[row, col + 2].imshow(m, cmap="inferno", vmin=0, vmax=float(np.quantile(m, 0.999)) or 1.0)
+            if row == 0:
+                axes[0, col + 2].set_title(s.label, fontsize=8)
+    axes[0, 0].set_title("input", fontsize=8)
+    axes[0, 1].set_title("lesions", fontsize=8)
+    for a in axes.ravel():
+        a.set_xticks([])
+        a.set_yticks([])
+    fig.tight_layout()
+    path = out / f"maps-{suite}.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _html(out: Path, sections: list[tuple[str, list[dict[str, str]], list[Path]]], meta: dict[str, Any]) -> Path:
+    parts = ["<!doctype html><meta charset='utf-8'><title>wdmt benchmark</title>",
+             "<style>body{font-family:sans-serif;max-width:1200px;margin:2em auto}table{border-collapse:collapse;"
+             "font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}th{background:#eee}"
+             "img{max-width:100%}</style>",
+             f"<h1>wdmt benchmark</h1><p>{html.escape(json.dumps(meta))}</p>",
+             "<p>Paper protocol: pooled pixels of the abnormal test images, threshold by Youden's J on those test pixels. "
+             "Strict: thresholds from validation normals only. ± is the std over seeds.</p>"]
+    for title, rows, pics in sections:
+        parts.append(f"<h2>{html.escape(title)}</h2>")
+        if rows:
+            head = list(rows[0])
+            parts.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>")
+            parts += ["<tr>" + "".join(f"<td>{html.escape(r[h])}</td>" for h in head) + "</tr>" for r in rows]
+            parts.append("</table>")
+        for p in pics:
+            data = base64.b64encode(p.read_bytes()).decode()
+            parts.append(f"<p><img alt='{html.escape(p.name)}' src='data:image/png;base64,{data}'></p>")
+    path = out / "report.html"
+    _write_text(path, "\n".join(parts))
+    return path
+
+
+def benchmark(suite: str, data: str | Path, out: str | Path, *, preset: str = "cpu", seeds: int = 1, fmt: str = "auto",
+              models: list[str] | None = None, progress: bool = True, maps: bool = True) -> dict[str, Any]:
+    """Run a suite (see the module docstring); returns the aggregated rows per suite and the report's path."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    suites = suite_settings(suite, models)
+    seed_list = [5 + i for i in range(max(1, seeds))]  # 5 is the official seed
+    all_rows: list[dict[str, Any]] = []
+    done: dict[str, dict[str, Any]] = {}
+    sections = []
+    for name, settings in suites.items():
+        rows = []
+        for s in settings:
+            for seed in seed_list:
+                key = f"{_normalise(s).run_name(seed)}"
+                if key not in done:
+                    done[key] = run_one(s, seed, data, preset, out, fmt, progress)
+                rows.append({**done[key], "row": s.label})
+        all_rows += rows
+        table = aggregate(rows, settings)
+        _write_text(out / f"table-{name}.md", _markdown(table))
+        with open(out / f".table-{name}.csv.tmp", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(table[0]) if table else ["method"])
+            w.writeheader()
+            w.writerows(table)
+        os.replace(out / f".table-{name}.csv.tmp", out / f"table-{name}.csv")
+        pics = _plots(out, name, rows, settings) if rows else []
+        if maps and rows:
+            grid = _map_grid(out, name, rows, settings)
+            if grid:
+                pics.append(grid)
+        sections.append((f"{name} ({preset} preset, {len(seed_list)} seed(s))", table, pics))
+    with open(out / ".results.csv.tmp", "w", newline="") as f:
+        fields = [k for k in all_rows[0] if k != "roc"] if all_rows else ["row"]
+        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(all_rows)
+    os.replace(out / ".results.csv.tmp", out / "results.csv")
+    report = _html(out, sections, {"data": str(data), "preset": preset, "seeds": seed_list, "suite": suite})
+    return {"tables": {name: aggregate([r for r in all_rows], st) for name, st in suites.items()}, "report": str(report)}

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+import wdmt.api as api_mod
+from wdmt.benchmark import benchmark, suite_settings
+from wdmt.cli import main
+
+
+def test_suites_cover_the_paper_tables():
+    s = suite_settings("all")
+    assert [x.model for x in s["ablation"]] == ["ae", "unet", "wdmt-nohog", "ae-hog", "unet-hog", "wdmt"]
+    assert [x.options["delta"] for x in s["decay"]] == [0.005, 0.01, 0.025, 0.05, 0.1]
+    assert len(s["sota"]) == 10
+
+
+def test_benchmark_resumes_without_redoing_runs(tiny_synth, tmp_path, monkeypatch):
+    out = tmp_path / "bench"
+    real_train = api_mod.train
+    trained = []
+
+    def counting_train(*a, **k):
+        trained.append(a[2])
+        if len(trained) == 2 and not k.get("resume"):
+            raise KeyboardInterrupt  # killed while starting the second run
+        return real_train(*a, **k)
+
+    monkeypatch.setattr(api_mod, "train", counting_train)
+    with pytest.raises(KeyboardInterrupt):
+        benchmark("ablation", tiny_synth, out, preset="tiny", models=["ae", "wdmt"], progress=False, maps=False)
+    assert len(trained) == 2
+    trained.clear()
+    r = benchmark("ablation", tiny_synth, out, preset="tiny", models=["ae", "wdmt"], progress=False, maps=True)
+    assert [p.name for p in trained] == ["wdmt-s5"]  # ae was finished: not trained again
+    for f in ("table-ablation.md", "table-ablation.csv", "roc-ablation.png", "bars-ablation.png", "maps-ablation.png",
+              "report.html", "results.csv"):
+        assert (out / f).is_file(), f
+    rows = list(csv.DictReader(open(out / "table-ablation.csv")))
+    assert [r["method"] for r in rows] == ["ae", "wdmt"] and rows[1]["paper IDRiD"] == "0.748/0.694/0.711"
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64," in html and "<table>" in html
+    assert r["report"].endswith("report.html")
+
+
+def test_decay_suite_reuses_the_default_wdmt_run(tiny_synth, tmp_path):
+    out = tmp_path / "b"
+    assert main(["benchmark", "--suite", "ablation", "--data", str(tiny_synth), "--preset", "tiny", "--models", "wdmt",
+                 "--out", str(out), "--quiet"]) == 0
+    from wdmt.benchmark import _normalise, Setting
+
+    assert _normalise(Setting("wdmt", {"delta": 0.05})).run_name(5) == "wdmt-s5"
+    assert _normalise(Setting("wdmt", {"delta": 0.1})).run_name(5) == "wdmt_delta0.1-s5"
