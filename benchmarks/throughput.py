@@ -1,0 +1,178 @@
+"""Speed of wdmt on this machine, measured side by side in one process (issue 5).
+
+    python benchmarks/throughput.py [--json] [--quick]
+
+Prints: the dense float32 matmul ceiling; training throughput of WDMT-Net at the ``paper`` and ``cpu`` preset
+geometries against the plainly written official network (``reference_unet.py``: NCHW, eager), same batch and input,
+with achieved FLOP/s (counted by torch's FlopCounterMode); full 768 x 768 images per second through tiling and
+stitching; HOG targets for 45 images cold and cached; pooled pixel AUROC + AUPRO over 16 M pixels. Medians.
+The training batch is smaller than the presets' (stated in the output) so that one step fits a few seconds on 2 cores;
+throughput per image is what is compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from reference_unet import UNetCut  # noqa: E402
+
+from wdmt.models import Batch, create_model  # noqa: E402
+
+
+def _median_time(fn, repeats: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    ts = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts)
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    return 2 * n**3 / _median_time(lambda: a @ b, repeats) / 1e9
+
+
+def _train_step_ours(width: int, batch: int, tile: int):
+    torch.manual_seed(0)
+    m = create_model("wdmt", width=width).to(memory_format=torch.channels_last)
+    m.alpha.fill_(0.5)
+    opt = torch.optim.Adam(m.parameters(), 1e-4, amsgrad=True, weight_decay=5e-5)
+    x = torch.rand(batch, 1, tile, tile).contiguous(memory_format=torch.channels_last)
+    b = Batch(x, x, torch.rand(batch, 3, tile, tile).contiguous(memory_format=torch.channels_last))
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss, _ = m.loss(b)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def _train_step_reference(width: int, batch: int, tile: int):
+    torch.manual_seed(0)
+    m = UNetCut(1, 2, width)
+    opt = torch.optim.Adam(m.parameters(), 1e-4, amsgrad=True, weight_decay=5e-5)
+    x, h = torch.rand(batch, 1, tile, tile), torch.rand(batch, 1, tile, tile)
+
+    def step():
+        opt.zero_grad()
+        _, out = m(x, 0.5)
+        loss = F.mse_loss(out[:, :1], x) + F.mse_loss(out[:, 1:], h)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def _flops(step) -> float:
+    with FlopCounterMode(display=False) as fc:
+        step()
+    return float(fc.get_total_flops())
+
+
+def train_throughput(width: int, batch: int, tile: int, repeats: int) -> dict:
+    ours, ref = _train_step_ours(width, batch, tile), _train_step_reference(width, batch, tile)
+    t_ours = _median_time(ours, repeats)
+    t_ref = _median_time(ref, repeats)
+    fl = _flops(ours)
+    return {"width": width, "batch": batch, "tile": tile, "ours_img_s": batch / t_ours, "reference_img_s": batch / t_ref,
+            "ratio": t_ref / t_ours, "gflops": fl / t_ours / 1e9}
+
+
+def inference_images_s(width: int, repeats: int) -> float:
+    from wdmt.evaluate import infer
+    from wdmt.datasets import Sample
+    from wdmt.pipeline import PreparedSample
+    from wdmt.preprocess import PreprocessConfig, prepare
+    from wdmt.synth import render
+
+    torch.manual_seed(0)
+    m = create_model("wdmt", width=width).eval().to(memory_format=torch.channels_last)
+    f = render(768, np.random.default_rng(0), abnormal=True)
+    item = PreparedSample(Sample("x", Path("x.jpg"), 1), prepare(f.image, PreprocessConfig()))
+    with torch.inference_mode():
+        t = _median_time(lambda: infer(m, [item, item], 3), repeats)
+    return 2 / t
+
+
+def hog_times(n: int = 45) -> dict:
+    from PIL import Image
+
+    from wdmt.hog import HogCache
+    from wdmt.synth import render
+
+    grays = [np.asarray(Image.fromarray(render(768, np.random.default_rng([9, i]), False).image).convert("L").resize((768, 768)))
+             for i in range(n)]
+    with tempfile.TemporaryDirectory() as d:
+        c = HogCache(Path(d))
+        t = time.perf_counter()
+        c.get_many(grays, progress=False)
+        cold = time.perf_counter() - t
+        t = time.perf_counter()
+        c.get_many(grays, progress=False)
+        cached = time.perf_counter() - t
+    return {"images": n, "cold_s": cold, "cached_s": cached}
+
+
+def metrics_16m() -> float:
+    from wdmt import metrics as M
+
+    rng = np.random.default_rng(0)
+    maps, masks = [], []
+    for _ in range(27):
+        m = np.zeros((768, 768), bool)
+        for _ in range(20):
+            y, x = rng.integers(0, 740, 2)
+            m[y : y + rng.integers(2, 25), x : x + rng.integers(2, 25)] = True
+        maps.append((rng.random((768, 768)) + 0.3 * m).astype(np.float32))
+        masks.append(m)
+    t = time.perf_counter()
+    c = M.curve(np.concatenate([a.ravel() for a in maps]), np.concatenate([b.ravel() for b in masks]))
+    M.auroc(c)
+    M.aupro(maps, masks)
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="fewer repeats, skip HOG (for a smoke test)")
+    a = ap.parse_args()
+    rep = 2 if a.quick else 3
+    res: dict = {"threads": torch.get_num_threads(), "torch": torch.__version__, "matmul_gflops": matmul_gflops()}
+    res["train"] = {"paper": train_throughput(64, 2 if a.quick else 4, 256, rep),
+                    "cpu": train_throughput(16, 8, 256, rep)}
+    res["infer"] = {"paper_images_s": inference_images_s(64, rep), "cpu_images_s": inference_images_s(16, rep)}
+    res["hog"] = hog_times(4 if a.quick else 45)
+    res["metrics_16m_s"] = metrics_16m()
+    if a.json:
+        print(json.dumps(res))
+        return
+    print(f"torch {res['torch']}, {res['threads']} threads; matmul ceiling {res['matmul_gflops']:.1f} GFLOP/s (float32, 2048^3)")
+    print("| preset | width | batch | ours img/s | reference img/s | ratio | ours GFLOP/s | share of matmul |")
+    print("|---|---|---|---|---|---|---|---|")
+    for k, t in res["train"].items():
+        print(f"| {k} | {t['width']} | {t['batch']} | {t['ours_img_s']:.2f} | {t['reference_img_s']:.2f} | {t['ratio']:.2f}x | "
+              f"{t['gflops']:.1f} | {100 * t['gflops'] / res['matmul_gflops']:.0f} % |")
+    print(f"inference, full 768 x 768 images/s: paper {res['infer']['paper_images_s']:.2f}, cpu {res['infer']['cpu_images_s']:.2f}")
+    h = res["hog"]
+    print(f"HOG targets for {h['images']} images at 768: cold {h['cold_s']:.1f} s, cached {h['cached_s']:.2f} s")
+    print(f"pixel AUROC + AUPRO over 27 x 768 x 768 = 15.9 M pixels: {res['metrics_16m_s']:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
