@@ -55,16 +55,21 @@ class DCGANDecoder(nn.Module):
         c, t = ngf // 2, 4
         while t != isize:
             c, t = c * 2, t * 2
-        layers: list[nn.Module] = [nn.ConvTranspose2d(nz, c, 4, 1, 0, bias=False), nn.BatchNorm2d(c), nn.ReLU(True)]
-        size = 4
-        while size < isize // 2:
-            layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(c // 2), nn.ReLU(True)]
-            c, size = c // 2, size * 2
-        layers += [nn.ConvTranspose2d(c, nc, 4, 2, 1, bias=False), nn.Tanh()]
-        self.net = nn.Sequential(*layers)
+        self.net = nn.Sequential(nn.ConvTranspose2d(nz, c, 4, 1, 0, bias=False), nn.BatchNorm2d(c), nn.ReLU(True),
+                                 *upsample_pyramid(c, nc, isize))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)
+
+
+def upsample_pyramid(c: int, nc: int, isize: int) -> list[nn.Module]:
+    """4 x 4 x c -> isize x isize x nc: stride-2 transposed convs halving the channels (BN, ReLU), tanh at the end."""
+    layers: list[nn.Module] = []
+    size = 4
+    while size < isize // 2:
+        layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(c // 2), nn.ReLU(True)]
+        c, size = c // 2, size * 2
+    return layers + [nn.ConvTranspose2d(c, nc, 4, 2, 1, bias=False), nn.Tanh()]
 
 
 def to_pm1(x: torch.Tensor) -> torch.Tensor:

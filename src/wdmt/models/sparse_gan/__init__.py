@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from wdmt.models.base import Batch, ModelOutput, residual_map
-from wdmt.models.gan import AdversarialModel, DCGANEncoder, bce, dcgan_init, from_pm1, to_pm1
+from wdmt.models.gan import AdversarialModel, DCGANEncoder, bce, dcgan_init, from_pm1, to_pm1, upsample_pyramid
 
 
 @dataclass(frozen=True)
@@ -38,23 +38,6 @@ class SparseGANConfig:
     lr: float = 2e-4
 
 
-class MapDecoder(nn.Module):
-    """4 x 4 x C latent map -> native tile, transposed convs with BN and ReLU, tanh."""
-
-    def __init__(self, c: int, nc: int, native: int) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        size = 4
-        while size < native // 2:
-            layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(c // 2), nn.ReLU(True)]
-            c, size = c // 2, size * 2
-        layers += [nn.ConvTranspose2d(c, nc, 4, 2, 1, bias=False), nn.Tanh()]
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z)
-
-
 class SparseGAN(AdversarialModel):
     def __init__(self, cfg: SparseGANConfig = SparseGANConfig()) -> None:
         super().__init__()
@@ -67,7 +50,7 @@ class SparseGAN(AdversarialModel):
         c = e1.out_channels
         self.encoder = e1.features
         self.srn = nn.Sequential(nn.Conv2d(c, c, 3, 1, 1), nn.BatchNorm2d(c), nn.ReLU(True), nn.Conv2d(c, c, 3, 1, 1), nn.ReLU())
-        self.decoder = MapDecoder(c, cfg.in_channels, cfg.native)
+        self.decoder = nn.Sequential(*upsample_pyramid(c, cfg.in_channels, cfg.native))
         self.encoder2 = DCGANEncoder(cfg.native, 1, cfg.in_channels, cfg.width).features
         d = DCGANEncoder(cfg.native, 1, cfg.in_channels, cfg.width)
         self.disc = nn.Sequential(d.features, d.final, nn.Sigmoid())
