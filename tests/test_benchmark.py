@@ -50,5 +50,6 @@ def test_decay_suite_reuses_the_default_wdmt_run(tiny_synth, tmp_path):
                  "--out", str(out), "--quiet"]) == 0
     from wdmt.benchmark import _normalise, Setting
 
-    assert _normalise(Setting("wdmt", {"delta": 0.05})).run_name(5) == "wdmt-s5"
-    assert _normalise(Setting("wdmt", {"delta": 0.1})).run_name(5) == "wdmt_delta0.1-s5"
+    assert _normalise(Setting("wdmt", {"delta": 0.05}), "tiny").run_name(5) == "wdmt-s5"  # tiny keeps the model's 0.05
+    assert _normalise(Setting("wdmt", {"delta": 0.25}), "cpu").run_name(5) == "wdmt-s5"  # the cpu preset's own delta
+    assert _normalise(Setting("wdmt", {"delta": 0.05}), "cpu").run_name(5) == "wdmt_delta0.05-s5"

@@ -174,3 +174,13 @@ def test_onnx_export_parity_and_torch_free_predict(run, tiny_synth, tmp_path):
     torch_row = predict(run, [img], tmp_path / "t", progress=False)[0]
     assert onnx_row["score"] == pytest.approx(torch_row["score"], abs=1e-4)
     assert onnx_row["decision"] == torch_row["decision"]
+
+
+def test_cpu_preset_options_apply_where_they_mean_something():
+    assert resolve_config("cpu", model="wdmt").model_options == {"width": 16, "delta": 0.25}
+    assert resolve_config("cpu", model="memae").model_options == {"width": 16}  # delta is not MemAE's
+    assert resolve_config("cpu", model="wdmt", model_options={"delta": 0.1}).model_options["delta"] == 0.1
+    from wdmt.models import model_config
+
+    with pytest.raises(WdmtError, match="unknown option"):  # asked for explicitly: still an error
+        model_config("memae", **resolve_config("cpu", model="memae", model_options={"delta": 0.1}).model_options)

@@ -74,19 +74,19 @@ def suite_settings(suite: str, models: list[str] | None = None) -> dict[str, lis
     return chosen
 
 
-def _normalise(s: Setting) -> Setting:
-    """Drop options equal to the model's defaults, so Delta = 0.05 in Table 2 is the same run as WDMT-Net."""
-    default = asdict(model_config(s.model))
+def _normalise(s: Setting, preset: str = "cpu") -> Setting:
+    """Drop options equal to what the preset already gives the model, so Table 2's row with the preset's own delta is
+    the same run as Table 1's WDMT-Net."""
+    default = {**asdict(model_config(s.model)), **resolve_config(preset, model=s.model).model_options}
     return replace(s, options={k: v for k, v in s.options.items() if default.get(k) != v})
 
 
 def run_one(s: Setting, seed: int, data: str | Path, preset: str, out: Path, fmt: str, progress: bool) -> dict[str, Any]:
     """Train (or resume, or skip) one run and evaluate it under both protocols; returns its result row."""
-    run = out / "runs" / _normalise(s).run_name(seed)
+    run = out / "runs" / _normalise(s, preset).run_name(seed)
     paper_m, strict_m = run / "eval-test" / "metrics.json", run / "eval-test-strict" / "metrics.json"
     if not (run / "summary.json").exists():
-        cfg = resolve_config(preset, model=s.model, seed=seed,
-                             model_options={**resolve_config(preset).model_options, **_normalise(s).options})
+        cfg = resolve_config(preset, model=s.model, seed=seed, model_options=_normalise(s, preset).options)
         partial = (run / "checkpoints" / "last.pt").exists() and (run / "config.json").exists()
         api.train(data, cfg, run, format=fmt, overwrite=not partial, resume=partial, progress=progress)
     if not paper_m.exists():
@@ -276,7 +276,7 @@ def benchmark(suite: str, data: str | Path, out: str | Path, *, preset: str = "c
         rows = []
         for s in settings:
             for seed in seed_list:
-                key = f"{_normalise(s).run_name(seed)}"
+                key = _normalise(s, preset).run_name(seed)
                 if key not in done:
                     done[key] = run_one(s, seed, data, preset, out, fmt, progress)
                 rows.append({**done[key], "row": s.label})
