@@ -10,7 +10,6 @@ from PIL import Image
 from tests.conftest import shared_dataset
 from wdmt import WdmtError
 from wdmt.datasets import open_dataset
-from wdmt.datasets.idrid import IdridOptions
 
 
 def _img(p: Path, value: int = 120, size=(40, 30)) -> None:

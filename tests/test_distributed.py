@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
 from wdmt.api import train
 from wdmt.config import resolve_config

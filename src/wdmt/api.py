@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from dataclasses import asdict, replace
@@ -13,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from wdmt.config import EvalConfig, TrainConfig, from_dict, to_dict
+from wdmt.config import EvalConfig, TrainConfig
 from wdmt.datasets import open_dataset
 from wdmt.distributed import barrier, init_from_env
 from wdmt.errors import WdmtError
@@ -142,7 +141,6 @@ def test(run: str | Path, data: str | Path | None = None, *, format: str = "auto
 def predict(run: str | Path, images: list[str | Path], out: str | Path, *, which: str = "best",
             progress: bool = True) -> list[dict[str, Any]]:
     """Score any fundus photographs: score, decision at the run's strict threshold, heat-map overlay, JSON/CSV rows."""
-    from PIL import Image
 
     from wdmt.datasets import Sample
     from wdmt.io import read_image

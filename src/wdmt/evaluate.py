@@ -9,7 +9,6 @@ run), so nothing is tuned on test data. Both add the true lesion-class F1 (Dice)
 from __future__ import annotations
 
 import csv
-import json
 import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -20,9 +19,9 @@ import torch
 from tqdm.auto import tqdm
 
 from wdmt import metrics as M
-from wdmt.config import EvalConfig, TrainConfig
+from wdmt.config import EvalConfig
 from wdmt.models import AnomalyModel
-from wdmt.pipeline import PreparedSample, load_samples
+from wdmt.pipeline import PreparedSample
 from wdmt.preprocess import stitch, tile, to_tensor
 from wdmt.scoring import image_score, postprocess_map
 
@@ -40,7 +39,11 @@ class ImageResult:
     latent: np.ndarray | None
 
     def map(self, ev: EvalConfig) -> np.ndarray:
-        return postprocess_map(self.raw_map, self.item.prepared.fov, ev)
+        """The evaluated map; memoised per EvalConfig, since pooling, AUPRO, scores and pictures all ask for it."""
+        cache = self.__dict__.setdefault("_maps", {})
+        if ev not in cache:
+            cache[ev] = postprocess_map(self.raw_map, self.item.prepared.fov, ev)
+        return cache[ev]
 
     def score(self, ev: EvalConfig) -> float:
         return image_score(self.map(ev), self.item.prepared.fov, ev, self.latent)

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from wdmt.models.base import Batch, ModelOutput, StepResult, residual_map
