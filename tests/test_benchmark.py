@@ -10,10 +10,19 @@ from wdmt.cli import main
 
 
 def test_suites_cover_the_paper_tables():
-    s = suite_settings("all")
+    s = suite_settings("all", preset="paper")
     assert [x.model for x in s["ablation"]] == ["ae", "unet", "wdmt-nohog", "ae-hog", "unet-hog", "wdmt"]
     assert [x.options["delta"] for x in s["decay"]] == [0.005, 0.01, 0.025, 0.05, 0.1]
+    assert s["decay"][3].label == "wdmt delta=0.05"
     assert len(s["sota"]) == 10
+
+
+def test_decay_rates_follow_the_training_length():
+    # 40 epochs instead of 200: each delta x5, so the skips close at the same fraction of training as in the paper.
+    d = suite_settings("decay", preset="cpu")["decay"]
+    assert [x.options["delta"] for x in d] == [0.025, 0.05, 0.125, 0.25, 0.5]
+    assert d[0].label == "wdmt delta=0.005 (run as wdmt delta=0.025)"
+    assert [x.options["delta"] for x in suite_settings("decay", preset="cpu", epochs=20)["decay"]][3] == 0.5
 
 
 def test_benchmark_resumes_without_redoing_runs(tiny_synth, tmp_path, monkeypatch):
@@ -53,3 +62,12 @@ def test_decay_suite_reuses_the_default_wdmt_run(tiny_synth, tmp_path):
     assert _normalise(Setting("wdmt", {"delta": 0.05}), "tiny").run_name(5) == "wdmt-s5"  # tiny keeps the model's 0.05
     assert _normalise(Setting("wdmt", {"delta": 0.25}), "cpu").run_name(5) == "wdmt-s5"  # the cpu preset's own delta
     assert _normalise(Setting("wdmt", {"delta": 0.05}), "cpu").run_name(5) == "wdmt_delta0.05-s5"
+
+
+def test_a_finished_run_with_another_config_is_refused(tiny_synth, tmp_path):
+    out = tmp_path / "b"
+    benchmark("ablation", tiny_synth, out, preset="tiny", models=["ae"], progress=False, maps=False)
+    from wdmt.errors import WdmtError
+
+    with pytest.raises(WdmtError, match="another config"):
+        benchmark("ablation", tiny_synth, out, preset="tiny", models=["ae"], progress=False, maps=False, epochs=2)

@@ -121,7 +121,7 @@ def _cmd_benchmark(a: argparse.Namespace) -> int:
     from wdmt.benchmark import benchmark
 
     r = benchmark(a.suite, a.data, a.out, preset=a.preset, seeds=a.seeds, fmt=a.format, models=a.models,
-                  progress=not a.quiet)
+                  progress=not a.quiet, epochs=a.epochs)
     for name in r["tables"]:
         print((Path(a.out) / f"table-{name}.md").read_text())
     print(f"report: {r['report']}")
@@ -235,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--preset", default="cpu")
     b.add_argument("--seeds", type=int, default=1)
     b.add_argument("--models", nargs="+", help="only these models of the suite")
+    b.add_argument("--epochs", type=int, help="every run's epochs instead of the preset's (decay rates follow)")
     b.add_argument("--out", required=True)
     b.add_argument("--quiet", action="store_true")
     b.set_defaults(func=_cmd_benchmark)

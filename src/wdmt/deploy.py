@@ -41,7 +41,9 @@ class OnnxDetector:
         if not path.is_file():
             raise WdmtError(path, "ONNX model not found")
         try:
-            sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            opts = ort.SessionOptions()
+            opts.add_session_config_entry("session.set_denormal_as_zero", "1")  # see wdmt.runtime: subnormals are slow
+            sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own types for corrupt files
             raise WdmtError(path, f"not a loadable ONNX model ({str(e).splitlines()[0][:160]})") from None
         meta = sess.get_modelmeta().custom_metadata_map.get(METADATA_KEY)

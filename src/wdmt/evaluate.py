@@ -23,7 +23,10 @@ from wdmt.config import EvalConfig
 from wdmt.models import AnomalyModel
 from wdmt.pipeline import PreparedSample
 from wdmt.preprocess import stitch, tile, to_tensor
+from wdmt.runtime import flush_denormals
 from wdmt.scoring import image_score, postprocess_map
+
+flush_denormals()
 
 FOV_MODES = ("none", "zero", "inside")
 

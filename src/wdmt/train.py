@@ -36,6 +36,9 @@ from wdmt.hog import HogCache, default_cache_dir
 from wdmt.models import AnomalyModel, Batch, create_model
 from wdmt.pipeline import PreparedSample, load_samples
 from wdmt.preprocess import tile
+from wdmt.runtime import flush_denormals
+
+flush_denormals()
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -66,7 +69,7 @@ def environment(device: torch.device, cfg: TrainConfig) -> dict[str, Any]:
         "wdmt": __version__, "python": sys.version.split()[0], "torch": torch.__version__, "numpy": np.__version__,
         "pillow": PIL.__version__, "scikit-image": skimage.__version__, "scikit-learn": sklearn.__version__,
         "platform": platform.platform(), "device": str(device), "threads": torch.get_num_threads(), "seed": cfg.seed,
-        "cuda": torch.version.cuda if device.type == "cuda" else None,
+        "cuda": torch.version.cuda if device.type == "cuda" else None, "flush_denormal": flush_denormals(),
     }
 
 
