@@ -93,19 +93,24 @@ def train_throughput(width: int, batch: int, tile: int, repeats: int) -> dict:
             "ratio": t_ref / t_ours, "gflops": fl / t_ours / 1e9}
 
 
-def inference_images_s(width: int, repeats: int) -> float:
-    from wdmt.evaluate import infer
+def inference_images_s(width: int, repeats: int, fold: bool = True, precision: str = "fp32") -> float:
+    """Full 768 x 768 images/s through wdmt's own inference path: tiling, forward, |x - x_hat|, stitching. ``fold``
+    and ``precision`` are the steps measured one by one (``load_run_model`` folds batch norm; fp32 is the default)."""
     from wdmt.datasets import Sample
+    from wdmt.evaluate import infer
     from wdmt.pipeline import PreparedSample
     from wdmt.preprocess import PreprocessConfig, prepare
     from wdmt.synth import render
+    from wdmt.train import fold_batchnorm
 
     torch.manual_seed(0)
     m = create_model("wdmt", width=width).eval().to(memory_format=torch.channels_last)
+    if fold:
+        fold_batchnorm(m)
     f = render(768, np.random.default_rng(0), abnormal=True)
     item = PreparedSample(Sample("x", Path("x.jpg"), 1), prepare(f.image, PreprocessConfig()))
     with torch.inference_mode():
-        t = _median_time(lambda: infer(m, [item, item], 3), repeats)
+        t = _median_time(lambda: infer(m, [item, item], 3, precision=precision), repeats)
     return 2 / t
 
 
@@ -156,7 +161,10 @@ def main() -> None:
     res: dict = {"threads": torch.get_num_threads(), "torch": torch.__version__, "matmul_gflops": matmul_gflops()}
     res["train"] = {"paper": train_throughput(64, 2 if a.quick else 4, 256, rep),
                     "cpu": train_throughput(16, 8, 256, rep)}
-    res["infer"] = {"paper_images_s": inference_images_s(64, rep), "cpu_images_s": inference_images_s(16, rep)}
+    res["infer"] = {"paper_images_s": inference_images_s(64, rep), "cpu_images_s": inference_images_s(16, rep),
+                    "paper_bf16_images_s": inference_images_s(64, rep, precision="bf16"),
+                    "cpu_bf16_images_s": inference_images_s(16, rep, precision="bf16"),
+                    "cpu_unfolded_images_s": inference_images_s(16, rep, fold=False)}
     res["hog"] = hog_times(4 if a.quick else 45)
     res["metrics_16m_s"] = metrics_16m()
     if a.json:
@@ -168,7 +176,10 @@ def main() -> None:
     for k, t in res["train"].items():
         print(f"| {k} | {t['width']} | {t['batch']} | {t['ours_img_s']:.2f} | {t['reference_img_s']:.2f} | {t['ratio']:.2f}x | "
               f"{t['gflops']:.1f} | {100 * t['gflops'] / res['matmul_gflops']:.0f} % |")
-    print(f"inference, full 768 x 768 images/s: paper {res['infer']['paper_images_s']:.2f}, cpu {res['infer']['cpu_images_s']:.2f}")
+    i = res["infer"]
+    print(f"inference, full 768 x 768 images/s (fp32, batch norm folded): paper {i['paper_images_s']:.2f}, "
+          f"cpu {i['cpu_images_s']:.2f}; bf16: paper {i['paper_bf16_images_s']:.2f}, cpu {i['cpu_bf16_images_s']:.2f}; "
+          f"cpu without folding {i['cpu_unfolded_images_s']:.2f}")
     h = res["hog"]
     print(f"HOG targets for {h['images']} images at 768: cold {h['cold_s']:.1f} s, cached {h['cached_s']:.2f} s")
     print(f"pixel AUROC + AUPRO over 27 x 768 x 768 = 15.9 M pixels: {res['metrics_16m_s']:.1f} s")

@@ -146,3 +146,25 @@ def test_dcgan_init_is_applied(name):
     convs = [p for n, p in m.named_parameters() if p.ndim == 4]
     std = torch.cat([p.detach().flatten() for p in convs]).std().item()
     assert 0.015 < std < 0.025
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_folding_batchnorm_keeps_the_maps(name):
+    from wdmt.train import fold_batchnorm
+
+    model = _tiny(name)
+    model.train()
+    for s in range(3):
+        model.loss(_batch(model, seed=s))  # move the running statistics away from their initial values (grads unused)
+    model.eval()
+    x = torch.rand(3, 1, SIZE, SIZE)
+    torch.manual_seed(1)
+    before = model.predict(x)
+    n_bn = sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    fold_batchnorm(model)
+    torch.manual_seed(1)
+    after = model.predict(x)
+    torch.testing.assert_close(after.anomaly_map, before.anomaly_map, atol=2e-5, rtol=1e-4)
+    torch.testing.assert_close(after.recon, before.recon, atol=2e-5, rtol=1e-4)
+    if name in ("wdmt", "unet", "ae"):
+        assert n_bn > 0 and not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())

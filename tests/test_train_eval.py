@@ -56,6 +56,21 @@ def test_strict_protocol_uses_validation_threshold(run, tmp_path):
     assert "validation" in r["pixel"]["threshold_rule"]
 
 
+def test_bf16_inference_is_close_and_calibrated_on_its_own(run, tmp_path):
+    from dataclasses import replace
+
+    from wdmt.train import load_run_model
+
+    ev = load_run_model(run)[1].eval
+    a = api.test(run, protocol="strict", out=tmp_path / "fp32", progress=False, n_boot=10, pictures=0)
+    b = api.test(run, protocol="strict", ev=replace(ev, precision="bf16"), out=tmp_path / "bf16", progress=False,
+                 n_boot=10, pictures=0)
+    assert a["pixel"]["auroc"] != b["pixel"]["auroc"]  # the arithmetic really changed ...
+    assert abs(a["pixel"]["auroc"] - b["pixel"]["auroc"]) < 0.02  # ... and not the result
+    keys = [c["key"]["precision"] for c in json.loads((run / "calibration.json").read_text())]
+    assert "bf16" in keys and "fp32" in keys  # thresholds are never shared between arithmetics
+
+
 def test_predict_any_image(run, tiny_synth, tmp_path):
     imgs = sorted((tiny_synth / "abnormal").glob("*.jpg"))[:2]
     rows = predict(run, imgs, tmp_path / "pred", progress=False)
@@ -123,6 +138,7 @@ def test_cli_train_test_predict(tiny_synth, tmp_path, capsys):
     assert "auroc" in m["pixel"] and m["model"] == "ae"
     img = sorted((tiny_synth / "normal").glob("*.jpg"))[0]
     assert main(["predict", "--run", str(out), str(img), "--out", str(tmp_path / "p"), "--quiet"]) == 0
+    assert main(["predict", "--run", str(out), str(img), "--out", str(tmp_path / "p16"), "--quiet", "--precision", "bf16"]) == 0
 
 
 def test_config_file_validation(tmp_path, capsys):
@@ -184,3 +200,14 @@ def test_cpu_preset_options_apply_where_they_mean_something():
 
     with pytest.raises(WdmtError, match="unknown option"):  # asked for explicitly: still an error
         model_config("memae", **resolve_config("cpu", model="memae", model_options={"delta": 0.1}).model_options)
+
+
+def test_cpu_bf16_training_runs_and_is_recorded(tiny_synth, tmp_path):
+    a, b = tmp_path / "fp32", tmp_path / "bf16"
+    api.train(tiny_synth, resolve_config("tiny", model="ae"), a, progress=False)
+    api.train(tiny_synth, resolve_config("tiny", model="ae", cpu_bf16=True), b, progress=False)
+    assert json.loads((b / "config.json").read_text())["cpu_bf16"] is True
+    wa, wb = (load_checkpoint(r / "checkpoints" / "last.pt")["model"] for r in (a, b))
+    assert any(not torch.equal(wa[k], wb[k]) for k in wa)  # the arithmetic was really bf16 ...
+    assert all(torch.isfinite(v).all() for v in wb.values() if v.dtype.is_floating_point)
+    assert all(v.dtype == wa[k].dtype for k, v in wb.items())  # ... while the weights stay float32

@@ -16,8 +16,18 @@ from wdmt.config import EvalConfig, TrainConfig
 from wdmt.datasets import open_dataset
 from wdmt.distributed import barrier, init_from_env
 from wdmt.errors import WdmtError
-from wdmt.evaluate import (FOV_MODES, calibrate, fov_variants, image_metrics, infer, picture, pixel_metrics,
-                           plot_roc, write_predictions, _headline)
+from wdmt.evaluate import (
+    FOV_MODES,
+    _headline,
+    calibrate,
+    fov_variants,
+    image_metrics,
+    infer,
+    picture,
+    pixel_metrics,
+    plot_roc,
+    write_predictions,
+)
 from wdmt.pipeline import load_samples
 from wdmt.scoring import append_predictions, prediction_row, write_overlay
 from wdmt.train import Trainer, load_run_model, pick_device, write_json_atomic
@@ -70,7 +80,8 @@ def calibrate_run(run: str | Path, ev: EvalConfig | None = None, which: str = "b
             return entry
     idx, _ = _run_data(run)
     val = load_samples(idx.split("val"), cfg.preprocess, None, progress=False)
-    results = infer(model, val, cfg.preprocess.tiles, latent=ev.score == "gatingano", progress=progress)
+    results = infer(model, val, cfg.preprocess.tiles, latent=ev.score == "gatingano", progress=progress,
+                    channels_last=cfg.channels_last, precision=ev.precision)
     new = []
     for mode in FOV_MODES:
         e = replace(ev, fov=mode)
@@ -109,7 +120,7 @@ def test(run: str | Path, data: str | Path | None = None, *, format: str = "auto
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
     results = infer(model, items, cfg.preprocess.tiles, device, latent=ev.score == "gatingano", progress=progress,
-                    channels_last=cfg.channels_last)
+                    channels_last=cfg.channels_last, precision=ev.precision)
     infer_s = time.perf_counter() - t0
     pix = pixel_metrics(results, ev, cal["pixel_threshold"], n_boot=n_boot)
     img = image_metrics(results, ev, cal["image_threshold"], n_boot=n_boot)
@@ -139,7 +150,7 @@ def test(run: str | Path, data: str | Path | None = None, *, format: str = "auto
 
 
 def predict(run: str | Path, images: list[str | Path], out: str | Path, *, which: str = "best",
-            progress: bool = True) -> list[dict[str, Any]]:
+            progress: bool = True, ev: EvalConfig | None = None) -> list[dict[str, Any]]:
     """Score any fundus photographs: score, decision at the run's strict threshold, heat-map overlay, JSON/CSV rows."""
 
     from wdmt.datasets import Sample
@@ -149,7 +160,7 @@ def predict(run: str | Path, images: list[str | Path], out: str | Path, *, which
 
     run = Path(run)
     model, cfg = load_run_model(run, which)
-    ev = cfg.eval
+    ev = ev or cfg.eval
     cal = calibrate_run(run, ev, which)
     out = Path(out)
     rows = []
@@ -160,7 +171,7 @@ def predict(run: str | Path, images: list[str | Path], out: str | Path, *, which
         prep = prepare(rgb, cfg.preprocess, source=str(path))
         items.append((path, rgb, PreparedSample(Sample(id=path.stem, image=path, label=-1), prep)))
     results = infer(model, [it[2] for it in items], cfg.preprocess.tiles, latent=ev.score == "gatingano",
-                    progress=progress, channels_last=cfg.channels_last)
+                    progress=progress, channels_last=cfg.channels_last, precision=ev.precision)
     out.mkdir(parents=True, exist_ok=True)  # only now: a bad photograph above leaves no output folder behind
     for (path, rgb, _), r in zip(items, results):
         score = r.score(ev)

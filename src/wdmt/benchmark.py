@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from wdmt import api
-from wdmt.config import resolve_config, to_dict
+from wdmt.config import TrainConfig, from_dict, resolve_config, to_dict
 from wdmt.errors import WdmtError
 from wdmt.models import MODELS, model_config
 
@@ -97,13 +97,21 @@ def _normalise(s: Setting, preset: str = "cpu") -> Setting:
     return replace(s, options={k: v for k, v in s.options.items() if default.get(k) != v})
 
 
+def training_minutes(log: list[dict[str, str]]) -> float:
+    """Median epoch time x epochs: robust to a few epochs slowed by other work on the machine (a paused or
+    shared run), which a plain sum would charge to the model."""
+    secs = [float(r["seconds"]) for r in log]
+    return float(np.median(secs)) * len(secs) / 60 if secs else float("nan")
+
+
 def run_one(s: Setting, seed: int, data: str | Path, preset: str, out: Path, fmt: str, progress: bool,
             epochs: int | None = None) -> dict[str, Any]:
     """Train (or resume, or skip) one run and evaluate it under both protocols; returns its result row."""
     run = out / "runs" / _normalise(s, preset).run_name(seed)
     paper_m, strict_m = run / "eval-test" / "metrics.json", run / "eval-test-strict" / "metrics.json"
     cfg = resolve_config(preset, model=s.model, seed=seed, epochs=epochs, model_options=_normalise(s, preset).options)
-    if (run / "config.json").exists() and json.loads((run / "config.json").read_text()) != to_dict(cfg):
+    saved = run / "config.json"
+    if saved.exists() and to_dict(from_dict(TrainConfig, json.loads(saved.read_text()))) != to_dict(cfg):
         # A finished run is never trusted by its name alone: another preset or --epochs must not be mixed in.
         raise WdmtError(run / "config.json", "this run was trained with another config than the benchmark asks for; "
                         "use another --out or the same --preset/--epochs")
@@ -124,7 +132,7 @@ def run_one(s: Setting, seed: int, data: str | Path, preset: str, out: Path, fmt
         "ap": sp.get("ap"), "aupro": sp.get("aupro"), "dice_strict": sp.get("f1"), "acc_strict": sp.get("balanced_accuracy"),
         "auc_fov_zero": p.get("pixel_auroc_by_fov", {}).get("zero"), "auc_fov_inside": p.get("pixel_auroc_by_fov", {}).get("inside"),
         "image_auc": si.get("auroc"), "image_acc_strict": si.get("balanced_accuracy"),
-        "train_min": round(sum(float(r["seconds"]) for r in log) / 60, 2),
+        "train_min": round(training_minutes(log), 2),
         "roc": pp.get("roc"),
     }
 
@@ -238,7 +246,7 @@ def _map_grid(out: Path, suite: str, rows: list[dict[str, Any]], settings: list[
     for col, (s, run) in enumerate(runs):
         model, cfg = load_run_model(run)
         items = load_samples(samples, cfg.preprocess, None, progress=False)
-        res = infer(model, items, cfg.preprocess.tiles, channels_last=cfg.channels_last)
+        res = infer(model, items, cfg.preprocess.tiles, channels_last=cfg.channels_last, precision=cfg.eval.precision)
         for row, r in enumerate(res):
             m = r.map(cfg.eval)
             if col == 0:
@@ -267,7 +275,8 @@ def _html(out: Path, sections: list[tuple[str, list[dict[str, str]], list[Path]]
              "img{max-width:100%}</style>",
              f"<h1>wdmt benchmark</h1><p>{html.escape(json.dumps(meta))}</p>",
              "<p>Paper protocol: pooled pixels of the abnormal test images, threshold by Youden's J on those test pixels. "
-             "Strict: thresholds from validation normals only. ± is the std over seeds.</p>"]
+             "Strict: thresholds from validation normals only. ± is the std over seeds. train min: median epoch time x "
+             "epochs (robust to epochs slowed by other work on the machine).</p>"]
     for title, rows, pics in sections:
         parts.append(f"<h2>{html.escape(title)}</h2>")
         if rows:

@@ -60,7 +60,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
     from wdmt.models import model_config
 
     over = {"model": a.model, "epochs": a.epochs, "seed": a.seed, "batch_size": a.batch_size, "lr": a.lr,
-            "device": a.device}
+            "device": a.device, "cpu_bf16": True if a.cpu_bf16 else None}
     opts = _model_options(a.set)
     if opts:
         over["model_options"] = opts
@@ -81,7 +81,7 @@ def _cmd_test(a: argparse.Namespace) -> int:
 
     _, cfg = load_run_model(a.run, a.checkpoint)
     ev = cfg.eval
-    for k in ("fov", "score", "smooth_sigma"):
+    for k in ("fov", "score", "smooth_sigma", "precision"):
         if getattr(a, k) is not None:
             ev = replace(ev, **{k: getattr(a, k)})
     r = test(a.run, a.data, format=a.format, split=a.split, protocol=a.protocol, ev=ev, out=a.out, which=a.checkpoint,
@@ -109,9 +109,14 @@ def _cmd_predict(a: argparse.Namespace) -> int:
 
         rows = predict_onnx(a.onnx, a.images, a.out)
     else:
-        from wdmt.api import predict
+        from dataclasses import replace
 
-        rows = predict(a.run, a.images, a.out, which=a.checkpoint, progress=not a.quiet)
+        from wdmt.api import predict
+        from wdmt.train import load_run_model
+
+        ev = load_run_model(a.run, a.checkpoint)[1].eval
+        ev = replace(ev, precision=a.precision) if a.precision else ev
+        rows = predict(a.run, a.images, a.out, which=a.checkpoint, progress=not a.quiet, ev=ev)
     for r in rows:
         print(json.dumps(r))
     return 0
@@ -197,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int)
     t.add_argument("--split-seed", type=int, default=0, help="seed of the train/val/test split of normal images")
     t.add_argument("--device", help="auto, cpu, cuda, cuda:1, mps")
+    t.add_argument("--cpu-bf16", action="store_true", help="bfloat16 autocast on CPU (2-3x faster with AMX)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="model option, e.g. --set width=32 --set delta=0.1")
     t.add_argument("--resume", action="store_true")
     t.add_argument("--overwrite", action="store_true")
@@ -213,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--fov", choices=["none", "zero", "inside"])
     e.add_argument("--score", choices=["topk", "max", "gatingano"])
     e.add_argument("--smooth-sigma", type=float)
+    e.add_argument("--precision", choices=["fp32", "bf16"], help="inference arithmetic (bf16: faster on AMX CPUs)")
     e.add_argument("--pictures", type=int, default=4, help="how many test images get a picture grid")
     e.add_argument("--out", help="output folder (default RUN/eval-SPLIT)")
     e.add_argument("--json", action="store_true")
@@ -225,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("images", nargs="+")
     pr.add_argument("--out", required=True)
     pr.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    pr.add_argument("--precision", choices=["fp32", "bf16"], help="inference arithmetic (bf16: faster on AMX CPUs)")
     pr.add_argument("--quiet", action="store_true")
     pr.set_defaults(func=_cmd_predict)
 

@@ -32,6 +32,9 @@ class EvalConfig:
         topk_fraction: share of map pixels averaged by ``topk``.
         pixel_quantile: strict protocol: the pixel threshold is this quantile of the validation normals' pixels.
         image_quantile: strict protocol: the image threshold is this quantile of the validation normals' scores.
+        precision: arithmetic of the forward pass at inference: ``fp32`` (exact, the default) or ``bf16`` (autocast;
+            several times faster on CPUs with AMX or AVX512-BF16; its effect on the metrics is measured in
+            docs/performance.md). Part of the evaluation, so thresholds are calibrated under the same arithmetic.
     """
 
     fov: Literal["none", "zero", "inside"] = "none"
@@ -40,6 +43,7 @@ class EvalConfig:
     topk_fraction: float = 0.01
     pixel_quantile: float = 0.99
     image_quantile: float = 0.95
+    precision: Literal["fp32", "bf16"] = "fp32"
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,8 @@ class TrainConfig:
         seed: fixes a CPU run bit for bit (official: 5).
         device: ``auto`` (CUDA, then MPS, then CPU) or a torch device string.
         amp: bfloat16 autocast on CUDA where supported.
+        cpu_bf16: bfloat16 autocast on CPU as well (2-3x faster training on CPUs with AMX, see docs/performance.md).
+            Off by default: the presets' results were measured in float32.
         channels_last: NHWC memory format (faster convolutions on CPU and GPU).
         eval: see :class:`EvalConfig`.
     """
@@ -75,6 +81,7 @@ class TrainConfig:
     seed: int = 5
     device: str = "auto"
     amp: bool = True
+    cpu_bf16: bool = False
     channels_last: bool = True
     eval: EvalConfig = field(default_factory=EvalConfig)
 

@@ -8,6 +8,7 @@ run), so nothing is tuned on test data. Both add the true lesion-class F1 (Dice)
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 from dataclasses import asdict, dataclass, replace
@@ -54,24 +55,29 @@ class ImageResult:
 
 @torch.no_grad()
 def infer(model: AnomalyModel, items: list[PreparedSample], n_tiles: int, device: torch.device | str = "cpu",
-          batch_size: int = 9, latent: bool = False, progress: bool = False, channels_last: bool = True) -> list[ImageResult]:
-    """Tile, reconstruct and stitch each photograph; maps are |x - x_hat| at S x S."""
+          batch_size: int = 9, latent: bool = False, progress: bool = False, channels_last: bool = True,
+          precision: str = "fp32") -> list[ImageResult]:
+    """Tile, reconstruct and stitch each photograph; maps are |x - x_hat| at S x S, float32 whatever ``precision``."""
     model.eval()
     device = torch.device(device)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be fp32 or bf16, not {precision!r}")
+    arith = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if precision == "bf16" else contextlib.nullcontext
     out = []
     for p in tqdm(items, desc="scoring", unit="img", disable=None if progress else True):
         x = tile(to_tensor(p.prepared.image), n_tiles)
         recs, maps, hogs, lats = [], [], [], []
         for i in range(0, x.shape[0], batch_size):
             xb = x[i : i + batch_size].to(device).contiguous(memory_format=fmt)
-            o = model.predict(xb, with_latent=latent)
-            recs.append(o.recon.cpu())
-            maps.append(o.anomaly_map.cpu())
+            with arith():
+                o = model.predict(xb, with_latent=latent)
+            recs.append(o.recon.float().cpu())
+            maps.append(o.anomaly_map.float().cpu())
             if o.hog is not None:
-                hogs.append(o.hog.cpu())
+                hogs.append(o.hog.float().cpu())
             if o.latent_distance is not None:
-                lats.append(o.latent_distance.cpu())
+                lats.append(o.latent_distance.float().cpu())
         rec = stitch(torch.cat(recs), n_tiles).numpy()
         out.append(ImageResult(
             item=p,

@@ -17,7 +17,7 @@ from wdmt.datasets import Sample
 from wdmt.errors import WdmtError
 from wdmt.hog import HogCache
 from wdmt.io import read_image, read_mask
-from wdmt.preprocess import PreprocessConfig, Prepared, prepare
+from wdmt.preprocess import Prepared, PreprocessConfig, prepare
 
 
 @dataclass
