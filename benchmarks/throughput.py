@@ -42,8 +42,8 @@ def _median_time(fn, repeats: int, warmup: int = 1) -> float:
     return statistics.median(ts)
 
 
-def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_gflops(n: int = 2048, repeats: int = 5, dtype: torch.dtype = torch.float32) -> float:
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     return 2 * n**3 / _median_time(lambda: a @ b, repeats) / 1e9
 
 
@@ -85,12 +85,19 @@ def _flops(step) -> float:
 
 
 def train_throughput(width: int, batch: int, tile: int, repeats: int) -> dict:
+    """fp32 (the presets' arithmetic) against the reference; bf16 autocast (``cpu_bf16``, opt-in) reported beside."""
     ours, ref = _train_step_ours(width, batch, tile), _train_step_reference(width, batch, tile)
     t_ours = _median_time(ours, repeats)
     t_ref = _median_time(ref, repeats)
+
+    def ours_bf16():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            ours()
+    t_bf16 = _median_time(ours_bf16, repeats)
     fl = _flops(ours)
     return {"width": width, "batch": batch, "tile": tile, "ours_img_s": batch / t_ours, "reference_img_s": batch / t_ref,
-            "ratio": t_ref / t_ours, "gflops": fl / t_ours / 1e9}
+            "ratio": t_ref / t_ours, "gflops": fl / t_ours / 1e9,
+            "ours_bf16_img_s": batch / t_bf16, "bf16_ratio": t_ref / t_bf16, "bf16_gflops": fl / t_bf16 / 1e9}
 
 
 def inference_images_s(width: int, repeats: int, fold: bool = True, precision: str = "fp32") -> float:
@@ -158,7 +165,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer repeats, skip HOG (for a smoke test)")
     a = ap.parse_args()
     rep = 2 if a.quick else 3
-    res: dict = {"threads": torch.get_num_threads(), "torch": torch.__version__, "matmul_gflops": matmul_gflops()}
+    res: dict = {"threads": torch.get_num_threads(), "torch": torch.__version__, "matmul_gflops": matmul_gflops(),
+                 "matmul_bf16_gflops": matmul_gflops(dtype=torch.bfloat16)}
     res["train"] = {"paper": train_throughput(64, 2 if a.quick else 4, 256, rep),
                     "cpu": train_throughput(16, 8, 256, rep)}
     res["infer"] = {"paper_images_s": inference_images_s(64, rep), "cpu_images_s": inference_images_s(16, rep),
@@ -170,12 +178,15 @@ def main() -> None:
     if a.json:
         print(json.dumps(res))
         return
-    print(f"torch {res['torch']}, {res['threads']} threads; matmul ceiling {res['matmul_gflops']:.1f} GFLOP/s (float32, 2048^3)")
-    print("| preset | width | batch | ours img/s | reference img/s | ratio | ours GFLOP/s | share of matmul |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(f"torch {res['torch']}, {res['threads']} threads; matmul ceiling {res['matmul_gflops']:.1f} GFLOP/s float32, "
+          f"{res['matmul_bf16_gflops']:.1f} GFLOP/s bfloat16 (2048^3)")
+    print("| preset | width | batch | ours img/s | reference img/s | ratio | ours GFLOP/s | share of fp32 matmul "
+          "| ours bf16 img/s | bf16 ratio | bf16 share of bf16 matmul |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for k, t in res["train"].items():
         print(f"| {k} | {t['width']} | {t['batch']} | {t['ours_img_s']:.2f} | {t['reference_img_s']:.2f} | {t['ratio']:.2f}x | "
-              f"{t['gflops']:.1f} | {100 * t['gflops'] / res['matmul_gflops']:.0f} % |")
+              f"{t['gflops']:.1f} | {100 * t['gflops'] / res['matmul_gflops']:.0f} % | {t['ours_bf16_img_s']:.2f} | "
+              f"{t['bf16_ratio']:.2f}x | {100 * t['bf16_gflops'] / res['matmul_bf16_gflops']:.0f} % |")
     i = res["infer"]
     print(f"inference, full 768 x 768 images/s (fp32, batch norm folded): paper {i['paper_images_s']:.2f}, "
           f"cpu {i['cpu_images_s']:.2f}; bf16: paper {i['paper_bf16_images_s']:.2f}, cpu {i['cpu_bf16_images_s']:.2f}; "

