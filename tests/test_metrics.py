@@ -93,3 +93,25 @@ def test_bootstrap_interval_contains_estimate(toy):
     s, y = toy
     lo, hi = M.bootstrap_ci(lambda idx: roc_auc_score(y[idx], s[idx]), len(s), n_boot=100)
     assert lo < roc_auc_score(y, s) < hi
+
+
+def test_error_contrast_separates_reproduced_from_missed_lesions():
+    from types import SimpleNamespace
+
+    from wdmt.config import EvalConfig
+    from wdmt.evaluate import _error_contrast
+
+    lesion = np.zeros((8, 8), bool)
+    lesion[2:4, 2:4] = True
+    fov = np.zeros((8, 8), bool)
+    fov[1:7, 1:7] = True
+
+    def result(m):
+        return SimpleNamespace(map=lambda ev: m, item=SimpleNamespace(prepared=SimpleNamespace(lesion=lesion, fov=fov)))
+
+    flat = _error_contrast([result(np.full((8, 8), 0.1))], EvalConfig())
+    assert flat["contrast"] == pytest.approx(1.0)
+    m = np.where(lesion, 0.4, 0.1)
+    m[~fov] = 0.3
+    e = _error_contrast([result(m)], EvalConfig())
+    assert e["contrast"] == pytest.approx(4.0) and e["outside_fov"] == pytest.approx(0.3)

@@ -132,6 +132,7 @@ def run_one(s: Setting, seed: int, data: str | Path, preset: str, out: Path, fmt
         "ap": sp.get("ap"), "aupro": sp.get("aupro"), "dice_strict": sp.get("f1"), "acc_strict": sp.get("balanced_accuracy"),
         "auc_fov_zero": p.get("pixel_auroc_by_fov", {}).get("zero"), "auc_fov_inside": p.get("pixel_auroc_by_fov", {}).get("inside"),
         "image_auc": si.get("auroc"), "image_acc_strict": si.get("balanced_accuracy"),
+        "error_contrast": pp.get("error", {}).get("contrast"),
         "train_min": round(training_minutes(log), 2),
         "roc": pp.get("roc"),
     }
@@ -161,6 +162,7 @@ def aggregate(rows: list[dict[str, Any]], settings: list[Setting]) -> list[dict[
             "AUC, FOV zeroed": _fmt([r["auc_fov_zero"] for r in rs]), "AUC, FOV only": _fmt([r["auc_fov_inside"] for r in rs]),
             "strict AP": _fmt([r["ap"] for r in rs]), "strict AUPRO": _fmt([r["aupro"] for r in rs]),
             "strict Dice": _fmt([r["dice_strict"] for r in rs]), "image AUC": _fmt([r["image_auc"] for r in rs]),
+            "lesion/normal error": _fmt([r.get("error_contrast") for r in rs]),
             "train min": _fmt([r["train_min"] for r in rs]),
             "paper IDRiD": paper[0], "paper ADAM": paper[1],
         })
@@ -276,7 +278,8 @@ def _html(out: Path, sections: list[tuple[str, list[dict[str, str]], list[Path]]
              f"<h1>wdmt benchmark</h1><p>{html.escape(json.dumps(meta))}</p>",
              "<p>Paper protocol: pooled pixels of the abnormal test images, threshold by Youden's J on those test pixels. "
              "Strict: thresholds from validation normals only. ± is the std over seeds. train min: median epoch time x "
-             "epochs (robust to epochs slowed by other work on the machine).</p>"]
+             "epochs (robust to epochs slowed by other work on the machine). lesion/normal error: mean map on lesion pixels over "
+             "the mean on lesion-free pixels inside the field of view (near 1: the model reproduces lesions).</p>"]
     for title, rows, pics in sections:
         parts.append(f"<h2>{html.escape(title)}</h2>")
         if rows:

@@ -139,6 +139,7 @@ def pixel_metrics(results: list[ImageResult], ev: EvalConfig, strict_threshold: 
         "n_images": len(ss), "n_pixels": int(s.size), "lesion_fraction": float(y.mean()),
         "auroc": M.auroc(c), "ap": M.average_precision(c), "aupro": aupro,
         "roc": _roc_points(c),
+        "error": _error_contrast(annotated, ev),
     }
     youden = M.youden_threshold(c)
     out["paper"] = {"threshold": youden, "threshold_rule": "Youden's J on the test pixels themselves (paper)",
@@ -154,6 +155,22 @@ def pixel_metrics(results: list[ImageResult], ev: EvalConfig, strict_threshold: 
     poss = np.array([h[1] for h in hists])
     out["auroc_ci95"] = M.bootstrap_ci(lambda idx: M.histogram_auroc(poss[idx].sum(0), negs[idx].sum(0)), len(ss), n_boot, seed)
     return out
+
+
+def _error_contrast(annotated: list[ImageResult], ev: EvalConfig) -> dict[str, float]:
+    """Mean map value on lesion pixels, on lesion-free pixels inside the field of view and on the black surround: whether
+    a model fails to reconstruct lesions (contrast > 1) or reproduces them (an identity-like network: contrast near 1),
+    and how much of its error sits outside the retina."""
+    les, fov_ok, out = [], [], []
+    for r in annotated:
+        m, lesion, fov = r.map(ev), r.item.prepared.lesion, r.item.prepared.fov
+        les.append(m[lesion])
+        fov_ok.append(m[fov & ~lesion])
+        out.append(m[~fov & ~lesion])
+    mean = {k: float(np.concatenate(v).mean()) if sum(a.size for a in v) else float("nan")
+            for k, v in (("lesion", les), ("normal_fov", fov_ok), ("outside_fov", out))}
+    mean["contrast"] = mean["lesion"] / mean["normal_fov"] if mean["normal_fov"] > 0 else float("nan")
+    return mean
 
 
 def _roc_points(c: M.Curve, n: int = 200) -> dict[str, list[float]]:
