@@ -1,6 +1,6 @@
 """Speed of wdmt on this machine, measured side by side in one process (issue 5).
 
-    python benchmarks/throughput.py [--json] [--quick]
+    python benchmarks/throughput.py [--json] [--quick] [--save FILE]
 
 Prints: the dense float32 matmul ceiling; training throughput of WDMT-Net at the ``paper`` and ``cpu`` preset
 geometries against the plainly written official network (``reference_unet.py``: NCHW, eager), same batch and input,
@@ -102,18 +102,19 @@ def train_throughput(width: int, batch: int, tile: int, repeats: int) -> dict:
 
 def inference_images_s(width: int, repeats: int, fold: bool = True, precision: str = "fp32") -> float:
     """Full 768 x 768 images/s through wdmt's own inference path: tiling, forward, |x - x_hat|, stitching. ``fold``
-    and ``precision`` are the steps measured one by one (``load_run_model`` folds batch norm; fp32 is the default)."""
+    and ``precision`` are the steps measured one by one (``load_run_model`` folds; fp32 is the default)."""
     from wdmt.datasets import Sample
     from wdmt.evaluate import infer
     from wdmt.pipeline import PreparedSample
     from wdmt.preprocess import PreprocessConfig, prepare
     from wdmt.synth import render
-    from wdmt.train import fold_batchnorm
 
     torch.manual_seed(0)
-    m = create_model("wdmt", width=width).eval().to(memory_format=torch.channels_last)
+    m = create_model("wdmt", width=width).eval()
+    m.alpha.fill_(0.0)  # as after training
     if fold:
-        fold_batchnorm(m)
+        m.fold_for_inference()
+    m = m.to(memory_format=torch.channels_last)
     f = render(768, np.random.default_rng(0), abnormal=True)
     item = PreparedSample(Sample("x", Path("x.jpg"), 1), prepare(f.image, PreprocessConfig()))
     with torch.inference_mode():
@@ -162,7 +163,8 @@ def metrics_16m() -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--json", action="store_true")
-    ap.add_argument("--quick", action="store_true", help="fewer repeats, skip HOG (for a smoke test)")
+    ap.add_argument("--quick", action="store_true", help="fewer repeats, HOG on 4 images (for a smoke test)")
+    ap.add_argument("--save", help="also write the JSON object to this file")
     a = ap.parse_args()
     rep = 2 if a.quick else 3
     res: dict = {"threads": torch.get_num_threads(), "torch": torch.__version__, "matmul_gflops": matmul_gflops(),
@@ -175,6 +177,8 @@ def main() -> None:
                     "cpu_unfolded_images_s": inference_images_s(16, rep, fold=False)}
     res["hog"] = hog_times(4 if a.quick else 45)
     res["metrics_16m_s"] = metrics_16m()
+    if a.save:
+        Path(a.save).write_text(json.dumps(res, indent=1) + "\n")
     if a.json:
         print(json.dumps(res))
         return

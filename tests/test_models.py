@@ -149,10 +149,10 @@ def test_dcgan_init_is_applied(name):
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_folding_batchnorm_keeps_the_maps(name):
-    from wdmt.train import fold_batchnorm
-
+def test_inference_form_keeps_the_maps(name):
     model = _tiny(name)
+    if name.startswith("wdmt"):
+        model.alpha.fill_(0.0)  # trained: skips closed, so the closed-skip algebra is exercised too
     model.train()
     for s in range(3):
         model.loss(_batch(model, seed=s))  # move the running statistics away from their initial values (grads unused)
@@ -161,10 +161,14 @@ def test_folding_batchnorm_keeps_the_maps(name):
     torch.manual_seed(1)
     before = model.predict(x)
     n_bn = sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
-    fold_batchnorm(model)
+    model.fold_for_inference()
     torch.manual_seed(1)
     after = model.predict(x)
     torch.testing.assert_close(after.anomaly_map, before.anomaly_map, atol=2e-5, rtol=1e-4)
     torch.testing.assert_close(after.recon, before.recon, atol=2e-5, rtol=1e-4)
     if name in ("wdmt", "unet", "ae"):
         assert n_bn > 0 and not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    if name in ("wdmt", "ae"):
+        assert all(up.closed for up in (model.up1, model.up2, model.up3, model.up4))
+        with pytest.raises(RuntimeError, match="closed"):
+            model(x, alpha=0.5)

@@ -338,25 +338,9 @@ class Trainer:
             w.writerow(row)
 
 
-def fold_batchnorm(model: nn.Module) -> nn.Module:
-    """Fold every Conv2d -> BatchNorm2d pair of an ``nn.Sequential`` into one conv (torch's ``fuse_conv_bn_eval``), in
-    place: the same function in eval mode with one pass over memory fewer per layer. For inference only: the folded
-    model no longer trains like the original."""
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
-    model.eval()
-    for seq in model.modules():
-        if isinstance(seq, nn.Sequential):
-            for i in range(len(seq) - 1):
-                conv, bn = seq[i], seq[i + 1]
-                if type(conv) is nn.Conv2d and type(bn) is nn.BatchNorm2d and bn.track_running_stats:
-                    seq[i], seq[i + 1] = fuse_conv_bn_eval(conv, bn), nn.Identity()
-    return model
-
-
 def load_run_model(run: str | Path, which: str = "best", fold: bool = True) -> tuple[AnomalyModel, TrainConfig]:
-    """The model of a finished run, in eval mode on the CPU (batch norm folded into the convs unless ``fold`` is
-    False), and its config."""
+    """The model of a finished run, in eval mode on the CPU, and its config. ``fold`` (default) turns it into its faster
+    inference form (:meth:`AnomalyModel.fold_for_inference`): the same maps, but it must not be trained further."""
     run = Path(run)
     cfg_path = run / "config.json"
     if not cfg_path.is_file():
@@ -371,4 +355,6 @@ def load_run_model(run: str | Path, which: str = "best", fold: bool = True) -> t
     model = create_model(cfg.model, **opts)
     model.load_state_dict(st["model"])
     model.eval()
-    return (fold_batchnorm(model) if fold else model), cfg
+    if fold:
+        model.fold_for_inference()
+    return model, cfg

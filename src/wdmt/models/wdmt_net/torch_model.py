@@ -48,12 +48,32 @@ class DecaySkipUp(nn.Module):
     def __init__(self, c_in: int, c_out: int) -> None:
         super().__init__()
         self.conv = DoubleConv(2 * c_in, c_out, c_in)
+        self.closed = False
+
+    def close(self) -> None:
+        """Inference form for alpha = 0: the block then sees ``[U, U]``, and conv(W, [U, U]) = conv(W_a + W_b, U), so
+        the first conv takes U alone with its two weight halves summed. No blend, no concatenation, half the FLOPs of
+        that conv. Forward of 9 tiles of 256 (benchmarks/throughput.py machine): 1.74x faster in fp32 and 1.60x in bf16 at
+        width 16, 1.45x and 1.63x at width 64."""
+        conv = self.conv[0]
+        c = conv.in_channels // 2
+        new = nn.Conv2d(c, conv.out_channels, conv.kernel_size, padding=conv.padding, bias=conv.bias is not None)
+        with torch.no_grad():
+            new.weight.copy_(conv.weight[:, :c] + conv.weight[:, c:])
+            if conv.bias is not None:
+                new.bias.copy_(conv.bias)
+        self.conv[0] = new.to(conv.weight.device)
+        self.closed = True
 
     def forward(self, d: torch.Tensor, e: torch.Tensor, alpha: float) -> torch.Tensor:
         u = F.interpolate(d, scale_factor=2, mode="bilinear", align_corners=True)
         if u.shape[-2:] != e.shape[-2:]:  # odd sizes: pad as the official code (never at 256)
             dy, dx = e.shape[-2] - u.shape[-2], e.shape[-1] - u.shape[-1]
             u = F.pad(u, [dx // 2, dx - dx // 2, dy // 2, dy - dy // 2])
+        if self.closed:
+            if alpha != 0.0:
+                raise RuntimeError("this block was closed for inference at alpha = 0")
+            return self.conv(u)
         m = alpha * e + (1.0 - alpha) * u
         return self.conv(torch.cat([m, u.detach()], dim=1))
 
@@ -121,6 +141,14 @@ class WDMTNet(AnomalyModel):
         """Alpha falls by delta/N before every iteration, clipped at 0; the first iteration already uses 1 - delta/N."""
         if self.cfg.skip == "decay":
             self.alpha.fill_(max(0.0, 1.0 - self.cfg.delta * (iteration + 1) / iters_per_epoch))
+
+    def fold_for_inference(self) -> None:
+        """Once the skips are closed (alpha = 0: ``ae``, and WDMT-Net after its decay) the decoder is an autoencoder's:
+        fold that algebra into the first conv of each up block, then batch norm as every model."""
+        if float(self.alpha) == 0.0:
+            for up in (self.up1, self.up2, self.up3, self.up4):
+                up.close()
+        super().fold_for_inference()
 
     def train_state(self) -> dict[str, float]:
         return {"alpha": float(self.alpha)}
