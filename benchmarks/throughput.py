@@ -122,6 +122,17 @@ def inference_images_s(width: int, repeats: int, fold: bool = True, precision: s
     return 2 / t
 
 
+def inference_gflop_per_image(width: int) -> float:
+    """FLOPs of the forward passes for one 768 x 768 image (9 tiles) in the inference form: what 10 images/s costs."""
+    torch.manual_seed(0)
+    m = create_model("wdmt", width=width).eval()
+    m.alpha.fill_(0.0)
+    m.fold_for_inference()
+    with torch.inference_mode(), FlopCounterMode(display=False) as fc:
+        m.predict(torch.rand(9, 1, 256, 256))
+    return fc.get_total_flops() / 1e9
+
+
 def hog_times(n: int = 45) -> dict:
     from PIL import Image
 
@@ -174,7 +185,9 @@ def main() -> None:
     res["infer"] = {"paper_images_s": inference_images_s(64, rep), "cpu_images_s": inference_images_s(16, rep),
                     "paper_bf16_images_s": inference_images_s(64, rep, precision="bf16"),
                     "cpu_bf16_images_s": inference_images_s(16, rep, precision="bf16"),
-                    "cpu_unfolded_images_s": inference_images_s(16, rep, fold=False)}
+                    "cpu_unfolded_images_s": inference_images_s(16, rep, fold=False),
+                    "paper_gflop_per_image": inference_gflop_per_image(64),
+                    "cpu_gflop_per_image": inference_gflop_per_image(16)}
     res["hog"] = hog_times(4 if a.quick else 45)
     res["metrics_16m_s"] = metrics_16m()
     if a.save:
@@ -195,6 +208,8 @@ def main() -> None:
     print(f"inference, full 768 x 768 images/s (fp32, batch norm folded): paper {i['paper_images_s']:.2f}, "
           f"cpu {i['cpu_images_s']:.2f}; bf16: paper {i['paper_bf16_images_s']:.2f}, cpu {i['cpu_bf16_images_s']:.2f}; "
           f"cpu without folding {i['cpu_unfolded_images_s']:.2f}")
+    print(f"inference FLOPs per image: paper {i['paper_gflop_per_image']:.0f} GFLOP, cpu {i['cpu_gflop_per_image']:.1f} GFLOP; "
+          f"10 cpu images/s need {10 * i['cpu_gflop_per_image']:.0f} GFLOP/s")
     h = res["hog"]
     print(f"HOG targets for {h['images']} images at 768: cold {h['cold_s']:.1f} s, cached {h['cached_s']:.2f} s")
     print(f"pixel AUROC + AUPRO over 27 x 768 x 768 = 15.9 M pixels: {res['metrics_16m_s']:.1f} s")
