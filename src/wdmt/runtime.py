@@ -2,7 +2,7 @@
 
 A U-Net whose skips carry the signal (``unet``, and WDMT-Net before its skips close) lets deep activations and
 gradients shrink into subnormal floats. x86 CPUs handle those in microcode: one IDRiD epoch of ``unet`` went from
-30 s to 70-490 s, and a forward pass of the trained model from 0.39 s to 8.0 s (2 threads, batch 8 x 256^2). Flushing
+30 s to 68 s on an idle machine, and a forward pass of the trained model from 0.39 s to 8.0 s (2 threads, batch 8 x 256^2). Flushing
 subnormals to zero costs nothing in accuracy at these magnitudes (< 1.2e-38).
 
 The flag is per thread, and measured here, torch's worker threads only honour it when it is set before torch runs
