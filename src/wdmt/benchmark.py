@@ -127,7 +127,7 @@ def run_one(s: Setting, seed: int, data: str | Path, preset: str, out: Path, fmt
     pp, sp, si = p["pixel"], st["pixel"], st["image"]
     return {
         "row": s.label, "model": s.model, "seed": seed, "run": str(run),
-        "auc": pp.get("auroc"), "acc": pp.get("balanced_accuracy"), "f1_micro": pp.get("f1_micro"),
+        "auc": pp.get("auroc"), "acc": pp.get("balanced_accuracy"), "f1_micro": pp.get("f1_micro"), "dice": pp.get("f1"),
         "auc_lo": (pp.get("auroc_ci95") or [None, None])[0], "auc_hi": (pp.get("auroc_ci95") or [None, None])[1],
         "ap": sp.get("ap"), "aupro": sp.get("aupro"), "dice_strict": sp.get("f1"), "acc_strict": sp.get("balanced_accuracy"),
         "auc_fov_zero": p.get("pixel_auroc_by_fov", {}).get("zero"), "auc_fov_inside": p.get("pixel_auroc_by_fov", {}).get("inside"),
@@ -159,9 +159,11 @@ def aggregate(rows: list[dict[str, Any]], settings: list[Setting]) -> list[dict[
             "method": s.label, "seeds": str(len(rs)),
             "AUC": _fmt([r["auc"] for r in rs]), "AUC 95% CI": f"{lo.split(' ')[0]}-{hi.split(' ')[0]}",
             "ACC": _fmt([r["acc"] for r in rs]), "F1 (micro)": _fmt([r["f1_micro"] for r in rs]),
+            "Dice": _fmt([r.get("dice") for r in rs]),
             "AUC, FOV zeroed": _fmt([r["auc_fov_zero"] for r in rs]), "AUC, FOV only": _fmt([r["auc_fov_inside"] for r in rs]),
-            "strict AP": _fmt([r["ap"] for r in rs]), "strict AUPRO": _fmt([r["aupro"] for r in rs]),
-            "strict Dice": _fmt([r["dice_strict"] for r in rs]), "image AUC": _fmt([r["image_auc"] for r in rs]),
+            "AP": _fmt([r["ap"] for r in rs]), "AUPRO": _fmt([r["aupro"] for r in rs]),
+            "strict ACC": _fmt([r["acc_strict"] for r in rs]), "strict Dice": _fmt([r["dice_strict"] for r in rs]),
+            "image AUC": _fmt([r["image_auc"] for r in rs]),
             "lesion/normal error": _fmt([r.get("error_contrast") for r in rs]),
             "train min": _fmt([r["train_min"] for r in rs]),
             "paper IDRiD": paper[0], "paper ADAM": paper[1],
@@ -276,8 +278,9 @@ def _html(out: Path, sections: list[tuple[str, list[dict[str, str]], list[Path]]
              "font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}th{background:#eee}"
              "img{max-width:100%}</style>",
              f"<h1>wdmt benchmark</h1><p>{html.escape(json.dumps(meta))}</p>",
-             "<p>Paper protocol: pooled pixels of the abnormal test images, threshold by Youden's J on those test pixels. "
-             "Strict: thresholds from validation normals only. ± is the std over seeds. train min: median epoch time x "
+             "<p>AUC, ACC, F1 (micro), Dice: the paper protocol, pooled pixels of the abnormal test images, threshold by "
+             "Youden's J on those test pixels. AP and AUPRO need no threshold. Strict: the threshold from validation "
+             "normals only. ± is the std over seeds. train min: median epoch time x "
              "epochs (robust to epochs slowed by other work on the machine). lesion/normal error: mean map on lesion pixels over "
              "the mean on lesion-free pixels inside the field of view (near 1: the model reproduces lesions).</p>"]
     for title, rows, pics in sections:
