@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from wdmt import WdmtError
-from wdmt.preprocess import PreprocessConfig, detect_fov, prepare, resize_mask, plan_geometry, stitch, tile
+from wdmt.preprocess import PreprocessConfig, detect_fov, plan_geometry, prepare, resize_mask, stitch, tile
 from wdmt.synth import render
 
 
@@ -78,3 +78,22 @@ def test_bad_config_rejected():
         PreprocessConfig(size=100, tiles=3)
     with pytest.raises(WdmtError):
         PreprocessConfig(channels="blue")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_overlapping_tiles_invert_exactly_and_contain_the_grid(backend):
+    import torch
+
+    from wdmt.preprocess import stitch_overlap, tile, tile_overlap
+
+    x = np.random.default_rng(0).random((2, 48, 48)).astype(np.float32)
+    if backend == "torch":
+        x = torch.from_numpy(x)
+    t = tile_overlap(x, 3)
+    assert tuple(t.shape) == (25, 2, 16, 16)
+    back = stitch_overlap(t, 3)
+    assert np.allclose(np.asarray(back), np.asarray(x), atol=1e-6)  # a weighted mean of identical copies
+    grid = tile(x, 3)
+    assert np.array_equal(np.asarray(t[[0, 2, 4, 10, 12, 14, 20, 22, 24]]), np.asarray(grid))
+    with pytest.raises(ValueError):
+        tile_overlap(x[:, :45, :45], 3)  # tiles of 15 px have no half-tile stride

@@ -9,8 +9,7 @@ import pickle
 import pytest
 import torch
 
-from wdmt import WdmtError
-from wdmt import api
+from wdmt import WdmtError, api
 from wdmt.api import predict, train
 from wdmt.cli import main
 from wdmt.config import resolve_config
@@ -211,3 +210,26 @@ def test_cpu_bf16_training_runs_and_is_recorded(tiny_synth, tmp_path):
     assert any(not torch.equal(wa[k], wb[k]) for k in wa)  # the arithmetic was really bf16 ...
     assert all(torch.isfinite(v).all() for v in wb.values() if v.dtype.is_floating_point)
     assert all(v.dtype == wa[k].dtype for k, v in wb.items())  # ... while the weights stay float32
+
+
+def test_overlapping_tiles_in_torch_and_onnx(run, tiny_synth, tmp_path):
+    from dataclasses import replace
+
+    from wdmt.train import load_run_model
+
+    ev = replace(load_run_model(run)[1].eval, tiling="overlap")
+    r = api.test(run, protocol="strict", ev=ev, out=tmp_path / "ov", progress=False, n_boot=10, pictures=0)
+    assert 0.0 <= r["pixel"]["auroc"] <= 1.0
+    assert "overlap" in [c["key"]["tiling"] for c in json.loads((run / "calibration.json").read_text())]
+    pytest.importorskip("onnxruntime")
+    from wdmt.deploy import OnnxDetector
+    from wdmt.export import export_onnx
+    from wdmt.io import read_image
+    from wdmt.scoring import image_score
+
+    export_onnx(run, tmp_path / "m.onnx")
+    det = replace(OnnxDetector.load(tmp_path / "m.onnx"), eval=ev)
+    img = sorted((tiny_synth / "abnormal").glob("*.jpg"))[0]
+    onnx_map, fov = det.anomaly_map(read_image(img))
+    torch_rows = predict(run, [img], tmp_path / "t", progress=False, ev=ev)
+    assert image_score(onnx_map, fov, ev) == pytest.approx(torch_rows[0]["score"], abs=1e-4)

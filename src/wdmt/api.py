@@ -81,7 +81,7 @@ def calibrate_run(run: str | Path, ev: EvalConfig | None = None, which: str = "b
     idx, _ = _run_data(run)
     val = load_samples(idx.split("val"), cfg.preprocess, None, progress=False)
     results = infer(model, val, cfg.preprocess.tiles, latent=ev.score == "gatingano", progress=progress,
-                    channels_last=cfg.channels_last, precision=ev.precision)
+                    channels_last=cfg.channels_last, precision=ev.precision, tiling=ev.tiling)
     new = []
     for mode in FOV_MODES:
         e = replace(ev, fov=mode)
@@ -120,7 +120,7 @@ def test(run: str | Path, data: str | Path | None = None, *, format: str = "auto
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
     results = infer(model, items, cfg.preprocess.tiles, device, latent=ev.score == "gatingano", progress=progress,
-                    channels_last=cfg.channels_last, precision=ev.precision)
+                    channels_last=cfg.channels_last, precision=ev.precision, tiling=ev.tiling)
     infer_s = time.perf_counter() - t0
     pix = pixel_metrics(results, ev, cal["pixel_threshold"], n_boot=n_boot)
     img = image_metrics(results, ev, cal["image_threshold"], n_boot=n_boot)
@@ -171,7 +171,7 @@ def predict(run: str | Path, images: list[str | Path], out: str | Path, *, which
         prep = prepare(rgb, cfg.preprocess, source=str(path))
         items.append((path, rgb, PreparedSample(Sample(id=path.stem, image=path, label=-1), prep)))
     results = infer(model, [it[2] for it in items], cfg.preprocess.tiles, latent=ev.score == "gatingano",
-                    progress=progress, channels_last=cfg.channels_last, precision=ev.precision)
+                    progress=progress, channels_last=cfg.channels_last, precision=ev.precision, tiling=ev.tiling)
     out.mkdir(parents=True, exist_ok=True)  # only now: a bad photograph above leaves no output folder behind
     for (path, rgb, _), r in zip(items, results):
         score = r.score(ev)

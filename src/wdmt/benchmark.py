@@ -250,7 +250,8 @@ def _map_grid(out: Path, suite: str, rows: list[dict[str, Any]], settings: list[
     for col, (s, run) in enumerate(runs):
         model, cfg = load_run_model(run)
         items = load_samples(samples, cfg.preprocess, None, progress=False)
-        res = infer(model, items, cfg.preprocess.tiles, channels_last=cfg.channels_last, precision=cfg.eval.precision)
+        res = infer(model, items, cfg.preprocess.tiles, channels_last=cfg.channels_last, precision=cfg.eval.precision,
+                    tiling=cfg.eval.tiling)
         for row, r in enumerate(res):
             m = r.map(cfg.eval)
             if col == 0:

@@ -81,7 +81,7 @@ def _cmd_test(a: argparse.Namespace) -> int:
 
     _, cfg = load_run_model(a.run, a.checkpoint)
     ev = cfg.eval
-    for k in ("fov", "score", "smooth_sigma", "precision"):
+    for k in ("fov", "score", "smooth_sigma", "precision", "tiling"):
         if getattr(a, k) is not None:
             ev = replace(ev, **{k: getattr(a, k)})
     r = test(a.run, a.data, format=a.format, split=a.split, protocol=a.protocol, ev=ev, out=a.out, which=a.checkpoint,
@@ -220,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--score", choices=["topk", "max", "gatingano"])
     e.add_argument("--smooth-sigma", type=float)
     e.add_argument("--precision", choices=["fp32", "bf16"], help="inference arithmetic (bf16: faster on AMX CPUs)")
+    e.add_argument("--tiling", choices=["grid", "overlap"], help="overlap: half-tile strides, blended (no seams)")
     e.add_argument("--pictures", type=int, default=4, help="how many test images get a picture grid")
     e.add_argument("--out", help="output folder (default RUN/eval-SPLIT)")
     e.add_argument("--json", action="store_true")

@@ -32,6 +32,8 @@ class EvalConfig:
         topk_fraction: share of map pixels averaged by ``topk``.
         pixel_quantile: strict protocol: the pixel threshold is this quantile of the validation normals' pixels.
         image_quantile: strict protocol: the image threshold is this quantile of the validation normals' scores.
+        tiling: ``grid`` (the n x n tiles of training, as the paper) or ``overlap`` (tiles at half-tile strides, (2n-1)^2
+            of them, blended with a window falling toward tile edges: no seams, 2.8x the forward passes).
         precision: arithmetic of the forward pass at inference: ``fp32`` (exact, the default) or ``bf16`` (autocast;
             several times faster on CPUs with AMX or AVX512-BF16; its effect on the metrics is measured in
             docs/performance.md). Part of the evaluation, so thresholds are calibrated under the same arithmetic.
@@ -43,6 +45,7 @@ class EvalConfig:
     topk_fraction: float = 0.01
     pixel_quantile: float = 0.99
     image_quantile: float = 0.95
+    tiling: Literal["grid", "overlap"] = "grid"
     precision: Literal["fp32", "bf16"] = "fp32"
 
 

@@ -23,7 +23,7 @@ from wdmt import metrics as M
 from wdmt.config import EvalConfig
 from wdmt.models import AnomalyModel
 from wdmt.pipeline import PreparedSample
-from wdmt.preprocess import stitch, tile, to_tensor
+from wdmt.preprocess import stitch, stitch_overlap, tile, tile_overlap, to_tensor
 from wdmt.runtime import flush_denormals
 from wdmt.scoring import image_score, postprocess_map
 
@@ -56,7 +56,7 @@ class ImageResult:
 @torch.no_grad()
 def infer(model: AnomalyModel, items: list[PreparedSample], n_tiles: int, device: torch.device | str = "cpu",
           batch_size: int = 9, latent: bool = False, progress: bool = False, channels_last: bool = True,
-          precision: str = "fp32") -> list[ImageResult]:
+          precision: str = "fp32", tiling: str = "grid") -> list[ImageResult]:
     """Tile, reconstruct and stitch each photograph; maps are |x - x_hat| at S x S, float32 whatever ``precision``."""
     model.eval()
     device = torch.device(device)
@@ -66,7 +66,8 @@ def infer(model: AnomalyModel, items: list[PreparedSample], n_tiles: int, device
     arith = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if precision == "bf16" else contextlib.nullcontext
     out = []
     for p in tqdm(items, desc="scoring", unit="img", disable=None if progress else True):
-        x = tile(to_tensor(p.prepared.image), n_tiles)
+        img = to_tensor(p.prepared.image)
+        x = tile_overlap(img, n_tiles) if tiling == "overlap" else tile(img, n_tiles)
         recs, maps, hogs, lats = [], [], [], []
         for i in range(0, x.shape[0], batch_size):
             xb = x[i : i + batch_size].to(device).contiguous(memory_format=fmt)
@@ -78,13 +79,18 @@ def infer(model: AnomalyModel, items: list[PreparedSample], n_tiles: int, device
                 hogs.append(o.hog.float().cpu())
             if o.latent_distance is not None:
                 lats.append(o.latent_distance.float().cpu())
-        rec = stitch(torch.cat(recs), n_tiles).numpy()
+        join = stitch_overlap if tiling == "overlap" else stitch
+        rec = join(torch.cat(recs), n_tiles).numpy()
+        lat = torch.cat(lats) if lats else None
+        if lat is not None and tiling == "overlap":  # GatingAno's spread is over the grid's tiles
+            m = 2 * n_tiles - 1
+            lat = lat[[2 * a * m + 2 * b for a in range(n_tiles) for b in range(n_tiles)]]
         out.append(ImageResult(
             item=p,
-            raw_map=stitch(torch.cat(maps), n_tiles)[0].numpy().astype(np.float32),
+            raw_map=join(torch.cat(maps), n_tiles)[0].numpy().astype(np.float32),
             recon=rec[0] if rec.shape[0] == 1 else rec.transpose(1, 2, 0),
-            hog=stitch(torch.cat(hogs), n_tiles).numpy() if hogs else None,
-            latent=torch.cat(lats).numpy() if lats else None,
+            hog=join(torch.cat(hogs), n_tiles).numpy() if hogs else None,
+            latent=lat.numpy() if lat is not None else None,
         ))
     return out
 

@@ -181,6 +181,49 @@ def stitch(t: torch.Tensor, n: int) -> torch.Tensor:
     return x.reshape(*lead, c, n * h, n * w)
 
 
+def tile_overlap(x, n: int):
+    """(C, S, S) -> ((2n-1)^2, C, S/n, S/n): tiles of the n x n grid's size at half-tile strides, row-major; torch or
+    numpy. The tiles with even row and column index are exactly the grid's."""
+    c, h, w = x.shape
+    if h != w or h % n or (h // n) % 2:
+        raise ValueError(f"cannot cut {h} x {w} into overlapping tiles of {n} x {n}")
+    t, m = h // n, 2 * n - 1
+    parts = [x[:, i * t // 2 : i * t // 2 + t, j * t // 2 : j * t // 2 + t] for i in range(m) for j in range(m)]
+    if isinstance(x, np.ndarray):
+        return np.stack(parts)
+    import torch
+
+    return torch.stack(parts)
+
+
+def stitch_overlap(tiles, n: int):
+    """Inverse of :func:`tile_overlap`: ((2n-1)^2, C, t, t) -> (C, n*t, n*t); torch or numpy. Each pixel is the
+    average of the tiles covering it, weighted by a window that falls toward each tile's edge, where zero padding
+    makes reconstructions worst; so the grid's seams disappear."""
+    k, c, t, _ = tiles.shape
+    m, step = 2 * n - 1, t // 2
+    if k != m * m:
+        raise ValueError(f"expected {m * m} overlapping tiles, got {k}")
+    r = np.arange(t, dtype=np.float32)
+    w1 = np.minimum(r + 0.5, t - 0.5 - r)
+    w = w1[:, None] * w1[None, :]
+    norm = np.zeros((1, n * t, n * t), np.float32)
+    for i in range(m):
+        for j in range(m):
+            norm[:, i * step : i * step + t, j * step : j * step + t] += w
+    if isinstance(tiles, np.ndarray):
+        out = np.zeros((c, n * t, n * t), tiles.dtype)
+    else:
+        import torch
+
+        out = tiles.new_zeros(c, n * t, n * t)
+        w, norm = torch.from_numpy(w).to(tiles), torch.from_numpy(norm).to(tiles)
+    for i in range(m):
+        for j in range(m):
+            out[:, i * step : i * step + t, j * step : j * step + t] += tiles[i * m + j] * w
+    return out / norm
+
+
 @dataclass
 class Prepared:
     """One photograph after preprocessing, at S x S.
