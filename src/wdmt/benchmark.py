@@ -252,7 +252,9 @@ def _map_grid(out: Path, suite: str, rows: list[dict[str, Any]], settings: list[
     samples = [s for s in idx.split("test") if s.label == 1 and s.masks][:n_images]
     if not samples:
         return None
-    fig, axes = plt.subplots(len(samples), len(runs) + 2, figsize=(2.2 * (len(runs) + 2), 2.3 * len(samples)), dpi=90,
+    width_in = 2.2 * (len(runs) + 2)
+    dpi = min(90, 1600 / width_in)  # at most 1600 px wide: the grid is inlined in report.html and committed to docs
+    fig, axes = plt.subplots(len(samples), len(runs) + 2, figsize=(width_in, 2.3 * len(samples)), dpi=dpi,
                              squeeze=False)
     for col, (s, run) in enumerate(runs):
         model, cfg = load_run_model(run)
