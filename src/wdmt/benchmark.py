@@ -1,9 +1,9 @@
 """``wdmt benchmark``: the paper's three tables on any dataset, one run per (model, setting, seed), resumable.
 
-Writes to OUT: ``runs/<run>/`` (each a normal run directory with its evaluations), ``results.csv`` (one row per
-run), ``table-<suite>.md`` / ``.csv`` laid out like the paper's tables, ``roc-<suite>.png``, ``bars-<suite>.png``,
-``maps-<suite>.png`` and one self-contained ``report.html``. A killed benchmark, started again, skips finished runs
-and resumes a half-trained one from its last epoch.
+Writes to OUT: ``runs/<run>/`` (each a normal run directory with its evaluations) and, per suite,
+``results-<suite>.csv`` (one row per run), ``table-<suite>.md`` / ``.csv`` laid out like the paper's tables,
+``roc-<suite>.png``, ``bars-<suite>.png``, ``maps-<suite>.png`` and one self-contained ``report-<suite>.html``. A
+killed benchmark, started again, skips finished runs and resumes a half-trained one from its last epoch.
 """
 
 from __future__ import annotations
@@ -253,7 +253,7 @@ def _map_grid(out: Path, suite: str, rows: list[dict[str, Any]], settings: list[
     if not samples:
         return None
     width_in = 2.2 * (len(runs) + 2)
-    dpi = min(90, 1600 / width_in)  # at most 1600 px wide: the grid is inlined in report.html and committed to docs
+    dpi = min(90, 1600 / width_in)  # at most 1600 px wide: the grid is inlined in the report and committed to docs
     fig, axes = plt.subplots(len(samples), len(runs) + 2, figsize=(width_in, 2.3 * len(samples)), dpi=dpi,
                              squeeze=False)
     for col, (s, run) in enumerate(runs):
@@ -304,7 +304,7 @@ def _html(out: Path, sections: list[tuple[str, list[dict[str, str]], list[Path]]
         for p in pics:
             data = base64.b64encode(p.read_bytes()).decode()
             parts.append(f"<p><img alt='{html.escape(p.name)}' src='data:image/png;base64,{data}'></p>")
-    path = out / "report.html"
+    path = out / f"report-{meta['suite']}.html"  # one per suite: a later suite must not overwrite an earlier one
     _write_text(path, "\n".join(parts))
     return path
 
@@ -343,11 +343,11 @@ def benchmark(suite: str, data: str | Path, out: str | Path, *, preset: str = "c
             if grid:
                 pics.append(grid)
         sections.append((f"{name} ({preset} preset, {len(seed_list)} seed(s))", table, pics))
-    with open(out / ".results.csv.tmp", "w", newline="") as f:
+    with open(out / f".results-{suite}.csv.tmp", "w", newline="") as f:
         fields = [k for k in all_rows[0] if k != "roc"] if all_rows else ["row"]
         w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         w.writeheader()
         w.writerows(all_rows)
-    os.replace(out / ".results.csv.tmp", out / "results.csv")
+    os.replace(out / f".results-{suite}.csv.tmp", out / f"results-{suite}.csv")
     report = _html(out, sections, {"data": str(data), "preset": preset, "epochs": epochs, "seeds": seed_list, "suite": suite})
     return {"tables": {name: aggregate([r for r in all_rows], st) for name, st in suites.items()}, "report": str(report)}
