@@ -30,7 +30,7 @@ from wdmt.evaluate import (
 )
 from wdmt.pipeline import load_samples
 from wdmt.scoring import append_predictions, prediction_row, write_overlay
-from wdmt.train import Trainer, load_run_model, pick_device, write_json_atomic
+from wdmt.train import Trainer, load_run_config, load_run_model, pick_device, write_json_atomic
 
 
 def train(data: str | Path, cfg: TrainConfig, out: str | Path, *, format: str = "auto", split_seed: int = 0,
@@ -70,7 +70,7 @@ def _run_data(run: Path) -> tuple[Any, dict[str, Any]]:
 def calibrate_run(run: str | Path, ev: EvalConfig | None = None, which: str = "best", progress: bool = False) -> dict[str, Any]:
     """Strict thresholds for every FOV mode from the run's validation normals; cached in calibration.json."""
     run = Path(run)
-    model, cfg = load_run_model(run, which)
+    cfg = load_run_config(run)
     ev = ev or cfg.eval
     path = run / "calibration.json"
     cache = json.loads(path.read_text()) if path.exists() else []
@@ -78,6 +78,7 @@ def calibrate_run(run: str | Path, ev: EvalConfig | None = None, which: str = "b
     for entry in cache:
         if entry.get("key") == key:
             return entry
+    model, _ = load_run_model(run, which)  # only on a cache miss
     idx, _ = _run_data(run)
     val = load_samples(idx.split("val"), cfg.preprocess, None, progress=False)
     results = infer(model, val, cfg.preprocess.tiles, latent=ev.score == "gatingano", progress=progress,

@@ -77,9 +77,9 @@ def _cmd_test(a: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from wdmt.api import test
-    from wdmt.train import load_run_model
+    from wdmt.train import load_run_config
 
-    _, cfg = load_run_model(a.run, a.checkpoint)
+    cfg = load_run_config(a.run)
     ev = cfg.eval
     for k in ("fov", "score", "smooth_sigma", "precision", "tiling"):
         if getattr(a, k) is not None:
@@ -112,9 +112,9 @@ def _cmd_predict(a: argparse.Namespace) -> int:
         from dataclasses import replace
 
         from wdmt.api import predict
-        from wdmt.train import load_run_model
+        from wdmt.train import load_run_config
 
-        ev = load_run_model(a.run, a.checkpoint)[1].eval
+        ev = load_run_config(a.run).eval
         ev = replace(ev, precision=a.precision) if a.precision else ev
         rows = predict(a.run, a.images, a.out, which=a.checkpoint, progress=not a.quiet, ev=ev)
     for r in rows:

@@ -16,7 +16,7 @@ import numpy as np
 from wdmt.config import EvalConfig
 from wdmt.errors import WdmtError
 from wdmt.io import read_image
-from wdmt.preprocess import PreprocessConfig, prepare, stitch, stitch_overlap, tile, tile_overlap
+from wdmt.preprocess import PreprocessConfig, prepare, tiling_functions
 from wdmt.scoring import append_predictions, image_score, postprocess_map, prediction_row, write_overlay
 
 METADATA_KEY = "wdmt"
@@ -56,8 +56,7 @@ class OnnxDetector:
         """(map at S x S after post-processing, FOV mask) for one RGB photograph."""
         p = prepare(rgb, self.preprocess, source=source)
         img = p.image[None] if p.image.ndim == 2 else p.image.transpose(2, 0, 1)
-        overlap = self.eval.tiling == "overlap"
-        cut, join = (tile_overlap, stitch_overlap) if overlap else (tile, stitch)
+        cut, join = tiling_functions(self.eval.tiling)
         tiles = cut(img.astype(np.float32) / 255.0, self.preprocess.tiles)
         maps = self.session.run(["anomaly_map"], {"tiles": np.ascontiguousarray(tiles)})[0]
         raw = join(maps, self.preprocess.tiles)[0]

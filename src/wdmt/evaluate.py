@@ -23,7 +23,7 @@ from wdmt import metrics as M
 from wdmt.config import EvalConfig
 from wdmt.models import AnomalyModel
 from wdmt.pipeline import PreparedSample
-from wdmt.preprocess import stitch, stitch_overlap, tile, tile_overlap, to_tensor
+from wdmt.preprocess import tiling_functions, to_tensor
 from wdmt.runtime import flush_denormals
 from wdmt.scoring import image_score, postprocess_map
 
@@ -64,10 +64,10 @@ def infer(model: AnomalyModel, items: list[PreparedSample], n_tiles: int, device
     if precision not in ("fp32", "bf16"):
         raise ValueError(f"precision must be fp32 or bf16, not {precision!r}")
     arith = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if precision == "bf16" else contextlib.nullcontext
+    cut, join = tiling_functions(tiling)
     out = []
     for p in tqdm(items, desc="scoring", unit="img", disable=None if progress else True):
-        img = to_tensor(p.prepared.image)
-        x = tile_overlap(img, n_tiles) if tiling == "overlap" else tile(img, n_tiles)
+        x = cut(to_tensor(p.prepared.image), n_tiles)
         recs, maps, hogs, lats = [], [], [], []
         for i in range(0, x.shape[0], batch_size):
             xb = x[i : i + batch_size].to(device).contiguous(memory_format=fmt)
@@ -79,7 +79,6 @@ def infer(model: AnomalyModel, items: list[PreparedSample], n_tiles: int, device
                 hogs.append(o.hog.float().cpu())
             if o.latent_distance is not None:
                 lats.append(o.latent_distance.float().cpu())
-        join = stitch_overlap if tiling == "overlap" else stitch
         rec = join(torch.cat(recs), n_tiles).numpy()
         lat = torch.cat(lats) if lats else None
         if lat is not None and tiling == "overlap":  # GatingAno's spread is over the grid's tiles

@@ -224,6 +224,13 @@ def stitch_overlap(tiles, n: int):
     return out / norm
 
 
+def tiling_functions(tiling: str):
+    """(cut, join) for ``EvalConfig.tiling``: the training grid or overlapping tiles; torch or numpy alike."""
+    if tiling not in ("grid", "overlap"):
+        raise ValueError(f"tiling must be grid or overlap, not {tiling!r}")
+    return (tile_overlap, stitch_overlap) if tiling == "overlap" else (tile, stitch)
+
+
 @dataclass
 class Prepared:
     """One photograph after preprocessing, at S x S.

@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
@@ -338,17 +337,22 @@ class Trainer:
             w.writerow(row)
 
 
+def load_run_config(run: str | Path) -> TrainConfig:
+    """A run's resolved config, without loading its weights."""
+    cfg_path = Path(run) / "config.json"
+    if not cfg_path.is_file():
+        raise WdmtError(run, "not a run directory (no config.json)")
+    try:
+        return from_dict(TrainConfig, json.loads(cfg_path.read_text()))
+    except json.JSONDecodeError as e:
+        raise WdmtError(cfg_path, f"not valid JSON: {e}") from None
+
+
 def load_run_model(run: str | Path, which: str = "best", fold: bool = True) -> tuple[AnomalyModel, TrainConfig]:
     """The model of a finished run, in eval mode on the CPU, and its config. ``fold`` (default) turns it into its faster
     inference form (:meth:`AnomalyModel.fold_for_inference`): the same maps, but it must not be trained further."""
     run = Path(run)
-    cfg_path = run / "config.json"
-    if not cfg_path.is_file():
-        raise WdmtError(run, "not a run directory (no config.json)")
-    try:
-        cfg = from_dict(TrainConfig, json.loads(cfg_path.read_text()))
-    except json.JSONDecodeError as e:
-        raise WdmtError(cfg_path, f"not valid JSON: {e}") from None
+    cfg = load_run_config(run)
     st = load_checkpoint(run / "checkpoints" / f"{which}.pt")
     opts = dict(cfg.model_options)
     opts.setdefault("in_channels", cfg.preprocess.in_channels)

@@ -46,9 +46,7 @@ class ReconstructionModel(AnomalyModel):
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, with_latent: bool = False) -> ModelOutput:
-        recon, _ = self.reconstruct(self.to_native(x))
-        recon = self.from_native(recon.float(), x.shape[-2:])
-        amap = residual_map(x.float(), recon)
+        amap, recon = self.maps(x)
         return ModelOutput(recon=recon, anomaly_map=amap, score=topk_mean(amap))
 
 

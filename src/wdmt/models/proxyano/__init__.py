@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from skimage.segmentation import slic
 from torch import nn
 
-from wdmt.models.base import Batch, ModelOutput, residual_map, topk_mean
+from wdmt.models.base import Batch
 from wdmt.models.common import MemoryModule, ReconstructionModel
 
 
@@ -122,10 +122,3 @@ class ProxyAno(ReconstructionModel):
     def reconstruct(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         si_hat, _ = self.pem(x)
         return self.irm(si_hat), {}
-
-    @torch.no_grad()
-    def predict(self, x: torch.Tensor, with_latent: bool = False) -> ModelOutput:
-        recon, _ = self.reconstruct(self.to_native(x))
-        recon = self.from_native(recon.float(), x.shape[-2:])
-        amap = residual_map(x.float(), recon)
-        return ModelOutput(recon=recon, anomaly_map=amap, score=topk_mean(amap))
