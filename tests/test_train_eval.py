@@ -5,10 +5,14 @@ from __future__ import annotations
 import csv
 import json
 import pickle
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 import torch
 
+import wdmt
 from wdmt import WdmtError, api
 from wdmt.api import predict, train
 from wdmt.cli import main
@@ -27,6 +31,12 @@ def test_run_directory_contents(run):
         assert (run / f).is_file(), f
     env = json.loads((run / "env.json").read_text())
     assert env["seed"] == 5 and env["torch"] == torch.__version__
+    root = Path(wdmt.__file__).resolve().parents[2]
+    if (root / ".git").exists() and shutil.which("git"):  # a checkout: the run names its commit
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+        assert env["source"]["commit"] == head.strip() and isinstance(env["source"]["dirty"], bool)
+    else:
+        assert env["source"] is None
     rows = list(csv.DictReader(open(run / "log.csv")))
     assert len(rows) == 2 and {"loss", "recon", "hog", "alpha", "val_error", "tiles_per_s"} <= set(rows[0])
     st = load_checkpoint(run / "checkpoints" / "last.pt")

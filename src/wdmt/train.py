@@ -15,6 +15,7 @@ import json
 import math
 import os
 import platform
+import subprocess
 import sys
 import time
 import warnings
@@ -58,6 +59,22 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def source_revision() -> dict[str, Any] | None:
+    """The git commit wdmt was imported from, and whether its sources differ from it: the version number alone does
+    not tell two development checkouts apart. None for an installed wheel or without git."""
+    src = Path(__file__).resolve().parent
+    try:
+        git = ["git", "-C", str(src)]
+        tracked = subprocess.run([*git, "ls-files", "--error-unmatch", "__init__.py"], capture_output=True, timeout=10)
+        commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        if tracked.returncode != 0 or commit.returncode != 0:  # not a checkout of wdmt (e.g. a venv inside a repo)
+            return None
+        dirty = subprocess.run([*git, "status", "--porcelain", "--", "."], capture_output=True, text=True, timeout=10)
+        return {"commit": commit.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def environment(device: torch.device, cfg: TrainConfig) -> dict[str, Any]:
     import PIL
     import skimage
@@ -70,6 +87,7 @@ def environment(device: torch.device, cfg: TrainConfig) -> dict[str, Any]:
         "pillow": PIL.__version__, "scikit-image": skimage.__version__, "scikit-learn": sklearn.__version__,
         "platform": platform.platform(), "device": str(device), "threads": torch.get_num_threads(), "seed": cfg.seed,
         "cuda": torch.version.cuda if device.type == "cuda" else None, "flush_denormal": flush_denormals(),
+        "source": source_revision(),
     }
 
 
