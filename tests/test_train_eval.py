@@ -173,10 +173,28 @@ def test_every_baseline_trains_and_tests_through_the_loop(name, tiny_synth, tmp_
     opts = {"latent_steps": 5} if name == "anogan" else {}
     cfg = resolve_config("tiny", model=name, epochs=2, model_options=opts)
     train(tiny_synth, cfg, tmp_path / name, progress=False)
-    rows = list(csv.DictReader(open(tmp_path / name / "log.csv")))
+    with open(tmp_path / name / "log.csv", newline="") as f:
+        header, *lines = list(csv.reader(f))
+    assert all(len(line) == len(header) for line in lines)  # no row shifted under another row's header
+    rows = [dict(zip(header, line)) for line in lines]
     assert len(rows) == 2 and all(float(r["loss"]) == float(r["loss"]) for r in rows)  # no NaN
+    assert all(0 < float(r["seconds"]) < 600 and float(r["tiles_per_s"]) > 0 for r in rows)
+    if name == "f-anogan":  # the stages switch inside epoch 2: its row has both stages' keys, each in its column
+        assert [r["stage"] for r in rows] == ["1.0", "2.0"] and rows[0]["recon"] == "" and rows[1]["recon"] != ""
     r = api.test(tmp_path / name, progress=False, n_boot=10, pictures=1)
     assert 0 <= r["pixel"]["auroc"] <= 1
+
+
+def test_log_keeps_each_value_under_its_own_column_when_keys_change(tmp_path):
+    from wdmt.train import Trainer
+
+    path = tmp_path / "log.csv"
+    Trainer._append_log(path, {"epoch": 1, "loss": 0.5, "critic": -3.0, "seconds": 7.0})
+    Trainer._append_log(path, {"epoch": 2, "loss": 0.2, "recon": 0.1, "seconds": 4.0})
+    Trainer._append_log(path, {"epoch": 3, "loss": 0.1, "seconds": 3.0})
+    rows = list(csv.DictReader(open(path)))
+    assert [r["seconds"] for r in rows] == ["7.0", "4.0", "3.0"]
+    assert [r["critic"] for r in rows] == ["-3.0", "", ""] and [r["recon"] for r in rows] == ["", "0.1", ""]
 
 
 def test_onnx_export_parity_and_torch_free_predict(run, tiny_synth, tmp_path):

@@ -276,6 +276,7 @@ class Trainer:
             t0 = time.perf_counter()
             order = torch.cat([torch.randperm(len(train), generator=gen) for _ in range(cfg.tile_repeats)])
             sums: dict[str, float] = {}
+            counts: dict[str, int] = {}
             bar = tqdm(range(iters_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="it", leave=False,
                        disable=None if self.progress else True)
             for i in bar:
@@ -293,8 +294,9 @@ class Trainer:
                     warnings.simplefilter("ignore", UserWarning)
                     for sch in schedulers:
                         sch.step()
-                for k, v in res.logs.items():
-                    sums[k] = sums.get(k, 0.0) + v
+                for k, v in res.logs.items():  # mean over the iterations that logged k: f-AnoGAN's generator
+                    sums[k] = sums.get(k, 0.0) + v  # steps once per n_critic, and its stages switch mid-epoch
+                    counts[k] = counts.get(k, 0) + 1
                 if i % 5 == 0:
                     rate = (i + 1) * batch / max(1e-9, time.perf_counter() - t0)
                     bar.set_postfix(loss=f"{res.logs.get('loss', 0):.4f}", **{k: f"{v:.3f}" for k, v in model.train_state().items()},
@@ -308,7 +310,7 @@ class Trainer:
                 best = val_err
             if not self.dist.is_main:
                 continue
-            row = {"epoch": epoch + 1, **{k: v / iters_per_epoch for k, v in sums.items()}, **model.train_state(),
+            row = {"epoch": epoch + 1, **{k: v / counts[k] for k, v in sums.items()}, **model.train_state(),
                    "lr": schedulers[0].get_last_lr()[0], "val_error": val_err, "best": int(improved),
                    "seconds": round(seconds, 2), "tiles_per_s": round(iters_per_epoch * batch / seconds, 2)}
             self._append_log(log_path, row)
@@ -347,12 +349,29 @@ class Trainer:
 
     @staticmethod
     def _append_log(path: Path, row: dict[str, Any]) -> None:
-        new = not path.exists()
-        with open(path, "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(row))
-            if new:
-                w.writeheader()
-            w.writerow(row)
+        """Append one epoch under the file's header. A model whose logged keys change during a run (f-AnoGAN's second
+        stage logs ``recon`` instead of ``critic`` and ``generator``) gets the header widened and the file rewritten,
+        with blanks where an epoch has no value: writing the row by its own keys would shift its values into
+        other columns."""
+        header: list[str] = []
+        if path.exists():
+            with open(path, newline="") as f:
+                header = next(csv.reader(f), [])
+        if header and set(row) <= set(header):
+            with open(path, "a", newline="") as f:
+                csv.DictWriter(f, fieldnames=header, restval="").writerow(row)
+            return
+        rows: list[dict[str, Any]] = []
+        if header:
+            with open(path, newline="") as f:
+                rows = list(csv.DictReader(f))
+        fields = header + [k for k in row if k not in header]
+        tmp = path.with_name(f".{path.name}.tmp")
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=fields, restval="")
+            w.writeheader()
+            w.writerows([*rows, row])
+        os.replace(tmp, path)
 
 
 def load_run_config(run: str | Path) -> TrainConfig:
