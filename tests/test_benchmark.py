@@ -44,12 +44,12 @@ def test_benchmark_resumes_without_redoing_runs(tiny_synth, tmp_path, monkeypatc
     r = benchmark("ablation", tiny_synth, out, preset="tiny", models=["ae", "wdmt"], progress=False, maps=True)
     assert [p.name for p in trained] == ["wdmt-s5"]  # ae was finished: not trained again
     for f in ("table-ablation.md", "table-ablation.csv", "roc-ablation.png", "bars-ablation.png", "maps-ablation.png",
-              "report-ablation.html", "results-ablation.csv"):
+              "curves-ablation.png", "report-ablation.html", "results-ablation.csv"):
         assert (out / f).is_file(), f
     rows = list(csv.DictReader(open(out / "table-ablation.csv")))
     assert [r["method"] for r in rows] == ["ae", "wdmt"] and rows[1]["paper IDRiD"] == "0.748/0.694/0.711"
     html = (out / "report-ablation.html").read_text()
-    assert "data:image/png;base64," in html and "<table>" in html
+    assert html.count("data:image/png;base64,") == 4 and "<table>" in html  # roc, bars, curves, maps
     assert r["report"].endswith("report-ablation.html")
 
 

@@ -233,6 +233,65 @@ def _plots(out: Path, suite: str, rows: list[dict[str, Any]], settings: list[Set
     return paths
 
 
+ADVERSARIAL = ("d_loss", "critic", "adv", "g_adv")  # log.csv columns of the two-player models, where collapse shows
+
+
+def _curves(out: Path, suite: str, rows: list[dict[str, Any]], settings: list[Setting]) -> Path | None:
+    """Per epoch, one line per row (its first seed): validation-normal error with the selected epoch marked, alpha
+    where a row decays it, and the adversarial losses where a row has them, so a collapse or a skip that never
+    closes is visible in the report."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    logs = []
+    for s in settings:
+        r = next((r for r in rows if r["row"] == s.label), None)
+        path = Path(r["run"]) / "log.csv" if r else None
+        if path and path.is_file():
+            logs.append((s.label, list(csv.DictReader(open(path)))))
+    if not logs:
+        return None
+
+    def column(log: list[dict[str, str]], key: str) -> tuple[list[int], list[float]]:
+        pts = [(int(e["epoch"]), float(e[key])) for e in log if e.get(key) not in (None, "")]
+        return [p[0] for p in pts], [p[1] for p in pts]
+
+    panels = ["val_error"]
+    if any(len({e.get("alpha") for e in log}) > 1 for _, log in logs):
+        panels.append("alpha")
+    if any(k in log[0] for _, log in logs for k in ADVERSARIAL):
+        panels.append("adversarial")
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), dpi=100, squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        for i, (label, log) in enumerate(logs):
+            colour = f"C{i % 10}"
+            if panel == "adversarial":
+                for key, style in zip(ADVERSARIAL, ("-", "--", ":", "-.")):
+                    if key in log[0]:
+                        ax.plot(*column(log, key), style, color=colour, lw=1, label=f"{label}: {key}")
+                continue
+            if panel not in log[0]:
+                continue
+            ax.plot(*column(log, panel), color=colour, lw=1, label=label)
+            if panel == "val_error":
+                best = [e for e in log if e.get("best") == "1"]
+                if best:
+                    ax.plot(int(best[-1]["epoch"]), float(best[-1]["val_error"]), "o", color=colour, ms=4)
+        ax.set_xlabel("epoch")
+        ax.set_title({"val_error": "validation-normal error (dot: kept checkpoint)", "alpha": "alpha at epoch end",
+                      "adversarial": "adversarial losses"}[panel], fontsize=9)
+        if panel == "val_error":
+            ax.set_yscale("log")
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    path = out / f"curves-{suite}.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def _map_grid(out: Path, suite: str, rows: list[dict[str, Any]], settings: list[Setting], n_images: int = 3) -> Path | None:
     """Rows: the first few annotated test images; columns: input, ground truth, every method's heat map."""
     import matplotlib
@@ -338,6 +397,9 @@ def benchmark(suite: str, data: str | Path, out: str | Path, *, preset: str = "c
             w.writerows(table)
         os.replace(out / f".table-{name}.csv.tmp", out / f"table-{name}.csv")
         pics = _plots(out, name, rows, settings) if rows else []
+        curves = _curves(out, name, rows, settings) if rows else None
+        if curves:
+            pics.append(curves)
         if maps and rows:
             grid = _map_grid(out, name, rows, settings)
             if grid:
