@@ -48,6 +48,8 @@ def test_benchmark_resumes_without_redoing_runs(tiny_synth, tmp_path, monkeypatc
         assert (out / f).is_file(), f
     rows = list(csv.DictReader(open(out / "table-ablation.csv")))
     assert [r["method"] for r in rows] == ["ae", "wdmt"] and rows[1]["paper IDRiD"] == "0.748/0.694/0.711"
+    res = {r["model"]: float(r["auc"]) for r in csv.DictReader(open(out / "results-ablation.csv"))}
+    assert rows[0]["AUC - wdmt"].startswith(f"{res['ae'] - res['wdmt']:+.3f}") and rows[1]["AUC - wdmt"] == "-"
     html = (out / "report-ablation.html").read_text()
     assert html.count("data:image/png;base64,") == 4 and "<table>" in html  # roc, bars, curves, maps
     assert r["report"].endswith("report-ablation.html")
