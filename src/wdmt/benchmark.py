@@ -285,7 +285,7 @@ def _curves(out: Path, suite: str, rows: list[dict[str, Any]], settings: list[Se
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), dpi=100, squeeze=False)
     for ax, panel in zip(axes[0], panels):
         for i, (label, log) in enumerate(logs):
-            colour = f"C{i % 10}"
+            colour, line = f"C{i % 10}", "-" if i < 10 else "--"  # 11 rows: the 11th must not look like the 1st
             if panel == "adversarial":
                 for key, style in zip(ADVERSARIAL, ("-", "--", ":", "-.")):
                     if key in log[0]:
@@ -293,7 +293,7 @@ def _curves(out: Path, suite: str, rows: list[dict[str, Any]], settings: list[Se
                 continue
             if panel not in log[0]:
                 continue
-            ax.plot(*column(log, panel), color=colour, lw=1, label=label)
+            ax.plot(*column(log, panel), line, color=colour, lw=1, label=label)
             if panel == "val_error":
                 best = [e for e in log if e.get("best") == "1"]
                 if best:
