@@ -55,12 +55,18 @@ class Setting:
     paper_key: str = ""  # the paper's row this setting stands for, when its options differ from the paper's
 
     @property
+    def own(self) -> str:
+        """What is run: the model and its options."""
+        return self.model + "".join(f" {k}={v}" for k, v in sorted(self.options.items()))
+
+    @property
     def label(self) -> str:
-        own = self.model + "".join(f" {k}={v}" for k, v in sorted(self.options.items()))
-        return f"{self.paper_key} (run as {own})" if self.paper_key and self.paper_key != own else own
+        return f"{self.paper_key} (run as {self.own})" if self.paper_key and self.paper_key != self.own else self.own
 
     def run_name(self, seed: int) -> str:
-        return self.label.replace(" ", "_").replace("=", "") + f"-s{seed}"
+        """Named by what is run, not by the paper's row it stands for: two rows that run the same thing (Table 2's
+        preset delta and Table 1's WDMT-Net) share one run."""
+        return self.own.replace(" ", "_").replace("=", "") + f"-s{seed}"
 
 
 def decay_settings(epochs: int) -> list[Setting]:
@@ -386,6 +392,45 @@ def _html(out: Path, sections: list[tuple[str, list[dict[str, str]], list[Path]]
     path = out / f"report-{meta['suite']}.html"  # one per suite: a later suite must not overwrite an earlier one
     _write_text(path, "\n".join(parts))
     return path
+
+
+def plan(suite: str, out: str | Path, *, preset: str = "cpu", seeds: int = 1, models: list[str] | None = None,
+         epochs: int | None = None) -> list[dict[str, Any]]:
+    """What a benchmark would do, without doing it: one entry per run (rows sharing a run appear once) with its state
+    and, where a finished or half-trained run of the same model gives an epoch time, the minutes of training left."""
+    out = Path(out)
+    entries: dict[str, dict[str, Any]] = {}
+    epoch_s: dict[str, list[float]] = {}
+    for settings in suite_settings(suite, models, preset=preset, epochs=epochs).values():
+        for s in settings:
+            for seed in [5 + i for i in range(max(1, seeds))]:
+                norm = _normalise(s, preset)
+                run = out / "runs" / norm.run_name(seed)
+                if run.name in entries:
+                    continue
+                cfg = resolve_config(preset, model=s.model, seed=seed, epochs=epochs, model_options=norm.options)
+                log = list(csv.DictReader(open(run / "log.csv"))) if (run / "log.csv").exists() else []
+                done_epochs = len(log)
+                if log:
+                    epoch_s.setdefault(s.model, []).append(float(np.median([float(r["seconds"]) for r in log])))
+                saved = run / "config.json"
+                if saved.exists() and to_dict(from_dict(TrainConfig, json.loads(saved.read_text()))) != to_dict(cfg):
+                    state = "refused: trained with another config"
+                elif (run / "summary.json").exists():
+                    evaluated = all((run / d / "metrics.json").exists()
+                                    for d in ("eval-test", "eval-test-strict", "eval-test-overlap"))
+                    state = "done" if evaluated else "trained, to evaluate"
+                elif (run / "checkpoints" / "last.pt").exists():
+                    state = f"partial: epoch {done_epochs}/{cfg.epochs}"
+                else:
+                    state = "to train"
+                entries[run.name] = {"row": s.label, "seed": seed, "run": str(run), "model": s.model, "state": state,
+                                     "epochs_left": 0 if state.startswith(("done", "trained", "refused"))
+                                     else cfg.epochs - done_epochs}
+    for e in entries.values():
+        per_epoch = epoch_s.get(e["model"])
+        e["minutes_left"] = float(np.median(per_epoch)) * e["epochs_left"] / 60 if per_epoch else None
+    return list(entries.values())
 
 
 def benchmark(suite: str, data: str | Path, out: str | Path, *, preset: str = "cpu", seeds: int = 1, fmt: str = "auto",
