@@ -123,8 +123,20 @@ def _cmd_predict(a: argparse.Namespace) -> int:
 
 
 def _cmd_benchmark(a: argparse.Namespace) -> int:
-    from wdmt.benchmark import benchmark
+    from wdmt.benchmark import benchmark, plan
 
+    if a.plan:
+        entries = plan(a.suite, a.out, preset=a.preset, seeds=a.seeds, models=a.models, epochs=a.epochs)
+        print("| row | seed | state | training min left (est.) |\n|---|---|---|---|")
+        for e in entries:
+            est = "?" if e["minutes_left"] is None and e["epochs_left"] else f"{e['minutes_left'] or 0:.0f}"
+            print(f"| {e['row']} | {e['seed']} | {e['state']} | {est} |")
+        known = [e["minutes_left"] for e in entries if e["minutes_left"] is not None]
+        unknown = sum(1 for e in entries if e["minutes_left"] is None and e["epochs_left"])
+        print(f"{sum(e['state'] == 'done' for e in entries)} of {len(entries)} runs done; about "
+              f"{sum(known):.0f} min of training left" + (f", plus {unknown} run(s) of models never timed here" if unknown else "")
+              + " (epoch times of this output folder's runs; evaluation not counted)")
+        return 0
     r = benchmark(a.suite, a.data, a.out, preset=a.preset, seeds=a.seeds, fmt=a.format, models=a.models,
                   progress=not a.quiet, epochs=a.epochs)
     for name in r["tables"]:
@@ -247,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--epochs", type=int, help="every run's epochs instead of the preset's (decay rates follow)")
     b.add_argument("--out", required=True)
     b.add_argument("--quiet", action="store_true")
+    b.add_argument("--plan", action="store_true", help="list every run, done or not, with the training left; run nothing")
     b.set_defaults(func=_cmd_benchmark)
 
     x = sub.add_parser("export", help="export a run's model (ONNX, dynamic batch) with its thresholds")
