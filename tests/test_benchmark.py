@@ -41,6 +41,10 @@ def test_benchmark_resumes_without_redoing_runs(tiny_synth, tmp_path, monkeypatc
         benchmark("ablation", tiny_synth, out, preset="tiny", models=["ae", "wdmt"], progress=False, maps=False)
     assert len(trained) == 2
     trained.clear()
+    partial = benchmark("ablation", tiny_synth, out, preset="tiny", models=["ae", "wdmt"], progress=False, maps=False,
+                        report_only=True)  # read while it runs: trains nothing, reports what is finished
+    assert trained == [] and [r["method"] for r in partial["tables"]["ablation"]] == ["ae"]
+    assert "wdmt-s5" in (out / "report-ablation.html").read_text()  # named as missing
     r = benchmark("ablation", tiny_synth, out, preset="tiny", models=["ae", "wdmt"], progress=False, maps=True)
     assert [p.name for p in trained] == ["wdmt-s5"]  # ae was finished: not trained again
     for f in ("table-ablation.md", "table-ablation.csv", "roc-ablation.png", "bars-ablation.png", "maps-ablation.png",

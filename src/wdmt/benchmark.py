@@ -394,6 +394,11 @@ def _html(out: Path, sections: list[tuple[str, list[dict[str, str]], list[Path]]
     return path
 
 
+def _finished(run: Path) -> bool:
+    return (run / "summary.json").exists() and all(
+        (run / d / "metrics.json").exists() for d in ("eval-test", "eval-test-strict", "eval-test-overlap"))
+
+
 def plan(suite: str, out: str | Path, *, preset: str = "cpu", seeds: int = 1, models: list[str] | None = None,
          epochs: int | None = None) -> list[dict[str, Any]]:
     """What a benchmark would do, without doing it: one entry per run (rows sharing a run appear once) with its state
@@ -417,9 +422,7 @@ def plan(suite: str, out: str | Path, *, preset: str = "cpu", seeds: int = 1, mo
                 if saved.exists() and to_dict(from_dict(TrainConfig, json.loads(saved.read_text()))) != to_dict(cfg):
                     state = "refused: trained with another config"
                 elif (run / "summary.json").exists():
-                    evaluated = all((run / d / "metrics.json").exists()
-                                    for d in ("eval-test", "eval-test-strict", "eval-test-overlap"))
-                    state = "done" if evaluated else "trained, to evaluate"
+                    state = "done" if _finished(run) else "trained, to evaluate"
                 elif (run / "checkpoints" / "last.pt").exists():
                     state = f"partial: epoch {done_epochs}/{cfg.epochs}"
                 else:
@@ -435,21 +438,27 @@ def plan(suite: str, out: str | Path, *, preset: str = "cpu", seeds: int = 1, mo
 
 def benchmark(suite: str, data: str | Path, out: str | Path, *, preset: str = "cpu", seeds: int = 1, fmt: str = "auto",
               models: list[str] | None = None, progress: bool = True, maps: bool = True,
-              epochs: int | None = None) -> dict[str, Any]:
+              epochs: int | None = None, report_only: bool = False) -> dict[str, Any]:
     """Run a suite (see the module docstring); returns the aggregated rows per suite and the report's path.
-    ``epochs`` overrides the preset's for every run (a smaller budget, e.g. on synthetic data); decay rates follow it."""
+    ``epochs`` overrides the preset's for every run (a smaller budget, e.g. on synthetic data); decay rates follow it.
+    ``report_only`` trains and evaluates nothing: the tables and report cover the finished runs and name the missing
+    ones, so a long benchmark can be read while it runs."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     suites = suite_settings(suite, models, preset=preset, epochs=epochs)
     seed_list = [5 + i for i in range(max(1, seeds))]  # 5 is the official seed
     all_rows: list[dict[str, Any]] = []
     done: dict[str, dict[str, Any]] = {}
+    missing: list[str] = []
     sections = []
     for name, settings in suites.items():
         rows = []
         for s in settings:
             for seed in seed_list:
                 key = _normalise(s, preset).run_name(seed)
+                if report_only and key not in done and not _finished(out / "runs" / key):
+                    missing.append(key)
+                    continue
                 if key not in done:
                     done[key] = run_one(s, seed, data, preset, out, fmt, progress, epochs)
                 rows.append({**done[key], "row": s.label})
@@ -476,6 +485,9 @@ def benchmark(suite: str, data: str | Path, out: str | Path, *, preset: str = "c
         w.writeheader()
         w.writerows(all_rows)
     os.replace(out / f".results-{suite}.csv.tmp", out / f"results-{suite}.csv")
-    report = _html(out, sections, {"data": str(data), "preset": preset, "epochs": epochs, "seeds": seed_list, "suite": suite})
+    meta = {"data": str(data), "preset": preset, "epochs": epochs, "seeds": seed_list, "suite": suite}
+    if report_only:
+        meta["runs not finished (left out)"] = missing
+    report = _html(out, sections, meta)
     return {"tables": {name: aggregate(all_rows, st, reference_setting(st, preset)) for name, st in suites.items()},
             "report": str(report)}

@@ -138,7 +138,7 @@ def _cmd_benchmark(a: argparse.Namespace) -> int:
               + " (epoch times of this output folder's runs; evaluation not counted)")
         return 0
     r = benchmark(a.suite, a.data, a.out, preset=a.preset, seeds=a.seeds, fmt=a.format, models=a.models,
-                  progress=not a.quiet, epochs=a.epochs)
+                  progress=not a.quiet, epochs=a.epochs, report_only=a.report_only)
     for name in r["tables"]:
         print((Path(a.out) / f"table-{name}.md").read_text())
     print(f"report: {r['report']}")
@@ -260,6 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", required=True)
     b.add_argument("--quiet", action="store_true")
     b.add_argument("--plan", action="store_true", help="list every run, done or not, with the training left; run nothing")
+    b.add_argument("--report-only", action="store_true",
+                   help="tables and report from the finished runs only; train and evaluate nothing")
     b.set_defaults(func=_cmd_benchmark)
 
     x = sub.add_parser("export", help="export a run's model (ONNX, dynamic batch) with its thresholds")
