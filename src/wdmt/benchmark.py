@@ -110,14 +110,30 @@ def training_minutes(log: list[dict[str, str]]) -> float:
     return float(np.median(secs)) * len(secs) / 60 if secs else float("nan")
 
 
+def seed_list(seeds: int) -> list[int]:
+    return [5 + i for i in range(max(1, seeds))]  # 5 is the official seed
+
+
+def _run_and_config(s: Setting, seed: int, preset: str, out: Path, epochs: int | None) -> tuple[Path, TrainConfig]:
+    """Where a row's run lives and the config the benchmark asks of it."""
+    norm = _normalise(s, preset)
+    cfg = resolve_config(preset, model=s.model, seed=seed, epochs=epochs, model_options=norm.options)
+    return out / "runs" / norm.run_name(seed), cfg
+
+
+def _config_differs(run: Path, cfg: TrainConfig) -> bool:
+    """A run on disk trained under another config (preset, --epochs) than ``cfg``; fields added since it was written
+    take their defaults."""
+    saved = run / "config.json"
+    return saved.exists() and to_dict(from_dict(TrainConfig, json.loads(saved.read_text()))) != to_dict(cfg)
+
+
 def run_one(s: Setting, seed: int, data: str | Path, preset: str, out: Path, fmt: str, progress: bool,
             epochs: int | None = None) -> dict[str, Any]:
     """Train (or resume, or skip) one run and evaluate it under both protocols; returns its result row."""
-    run = out / "runs" / _normalise(s, preset).run_name(seed)
+    run, cfg = _run_and_config(s, seed, preset, out, epochs)
     paper_m, strict_m = run / "eval-test" / "metrics.json", run / "eval-test-strict" / "metrics.json"
-    cfg = resolve_config(preset, model=s.model, seed=seed, epochs=epochs, model_options=_normalise(s, preset).options)
-    saved = run / "config.json"
-    if saved.exists() and to_dict(from_dict(TrainConfig, json.loads(saved.read_text()))) != to_dict(cfg):
+    if _config_differs(run, cfg):
         # A finished run is never trusted by its name alone: another preset or --epochs must not be mixed in.
         raise WdmtError(run / "config.json", "this run was trained with another config than the benchmark asks for; "
                         "use another --out or the same --preset/--epochs")
@@ -408,18 +424,15 @@ def plan(suite: str, out: str | Path, *, preset: str = "cpu", seeds: int = 1, mo
     epoch_s: dict[str, list[float]] = {}
     for settings in suite_settings(suite, models, preset=preset, epochs=epochs).values():
         for s in settings:
-            for seed in [5 + i for i in range(max(1, seeds))]:
-                norm = _normalise(s, preset)
-                run = out / "runs" / norm.run_name(seed)
+            for seed in seed_list(seeds):
+                run, cfg = _run_and_config(s, seed, preset, out, epochs)
                 if run.name in entries:
                     continue
-                cfg = resolve_config(preset, model=s.model, seed=seed, epochs=epochs, model_options=norm.options)
                 log = list(csv.DictReader(open(run / "log.csv"))) if (run / "log.csv").exists() else []
                 done_epochs = len(log)
                 if log:
                     epoch_s.setdefault(s.model, []).append(float(np.median([float(r["seconds"]) for r in log])))
-                saved = run / "config.json"
-                if saved.exists() and to_dict(from_dict(TrainConfig, json.loads(saved.read_text()))) != to_dict(cfg):
+                if _config_differs(run, cfg):
                     state = "refused: trained with another config"
                 elif (run / "summary.json").exists():
                     state = "done" if _finished(run) else "trained, to evaluate"
@@ -446,7 +459,7 @@ def benchmark(suite: str, data: str | Path, out: str | Path, *, preset: str = "c
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     suites = suite_settings(suite, models, preset=preset, epochs=epochs)
-    seed_list = [5 + i for i in range(max(1, seeds))]  # 5 is the official seed
+    seeds_run = seed_list(seeds)
     all_rows: list[dict[str, Any]] = []
     done: dict[str, dict[str, Any]] = {}
     missing: list[str] = []
@@ -454,7 +467,7 @@ def benchmark(suite: str, data: str | Path, out: str | Path, *, preset: str = "c
     for name, settings in suites.items():
         rows = []
         for s in settings:
-            for seed in seed_list:
+            for seed in seeds_run:
                 key = _normalise(s, preset).run_name(seed)
                 if report_only and key not in done and not _finished(out / "runs" / key):
                     missing.append(key)
@@ -478,14 +491,14 @@ def benchmark(suite: str, data: str | Path, out: str | Path, *, preset: str = "c
             grid = _map_grid(out, name, rows, settings)
             if grid:
                 pics.append(grid)
-        sections.append((f"{name} ({preset} preset, {len(seed_list)} seed(s))", table, pics))
+        sections.append((f"{name} ({preset} preset, {len(seeds_run)} seed(s))", table, pics))
     with open(out / f".results-{suite}.csv.tmp", "w", newline="") as f:
         fields = [k for k in all_rows[0] if k != "roc"] if all_rows else ["row"]
         w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         w.writeheader()
         w.writerows(all_rows)
     os.replace(out / f".results-{suite}.csv.tmp", out / f"results-{suite}.csv")
-    meta = {"data": str(data), "preset": preset, "epochs": epochs, "seeds": seed_list, "suite": suite}
+    meta = {"data": str(data), "preset": preset, "epochs": epochs, "seeds": seeds_run, "suite": suite}
     if report_only:
         meta["runs not finished (left out)"] = missing
     report = _html(out, sections, meta)
