@@ -60,7 +60,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
     from wdmt.models import model_config
 
     over = {"model": a.model, "epochs": a.epochs, "seed": a.seed, "batch_size": a.batch_size, "lr": a.lr,
-            "device": a.device, "cpu_bf16": True if a.cpu_bf16 else None}
+            "device": a.device, "cpu_bf16": True if a.cpu_bf16 else None, "keep_epochs": a.keep_epochs}
     opts = _model_options(a.set)
     if opts:
         over["model_options"] = opts
@@ -215,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--split-seed", type=int, default=0, help="seed of the train/val/test split of normal images")
     t.add_argument("--device", help="auto, cpu, cuda, cuda:1, mps")
     t.add_argument("--cpu-bf16", action="store_true", help="bfloat16 autocast on CPU (2-3x faster with AMX)")
+    t.add_argument("--keep-epochs", type=int, metavar="K",
+                   help="also keep every K-th epoch's weights, for the paper's epoch choice (wdmt test --checkpoint paper)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="model option, e.g. --set width=32 --set delta=0.1")
     t.add_argument("--resume", action="store_true")
     t.add_argument("--overwrite", action="store_true")

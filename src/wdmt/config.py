@@ -67,6 +67,9 @@ class TrainConfig:
         cpu_bf16: bfloat16 autocast on CPU as well (2-3x faster training on CPUs with AMX, see docs/performance.md).
             Off by default: the presets' results were measured in float32.
         channels_last: NHWC memory format (faster convolutions on CPU and GPU).
+        keep_epochs: also keep the weights of every k-th epoch (and the last) as ``checkpoints/epoch-NNN.pt``;
+            0 keeps none. Training is unchanged. Only the paper's epoch choice (``wdmt test --checkpoint paper``)
+            needs them: it scores every kept epoch on the test set.
         eval: see :class:`EvalConfig`.
     """
 
@@ -86,6 +89,7 @@ class TrainConfig:
     amp: bool = True
     cpu_bf16: bool = False
     channels_last: bool = True
+    keep_epochs: int = 0
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 

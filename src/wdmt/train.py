@@ -210,6 +210,8 @@ class Trainer:
             saved = to_dict(from_dict(TrainConfig, json.loads((self.run / "config.json").read_text())))
             if saved != to_dict(cfg):  # through from_dict: fields added to wdmt since the run started take defaults
                 raise WdmtError(self.run / "config.json", "the run was started with another config; resume with the same options")
+        if cfg.keep_epochs < 0:
+            raise WdmtError(self.run, f"keep_epochs must be 0 (keep none) or a positive interval, not {cfg.keep_epochs}")
         gen = seed_everything(cfg.seed)
         model = self.build_model()
         self.data.require_training_data()
@@ -323,6 +325,10 @@ class Trainer:
             if improved or not (ckpt_dir / "best.pt").exists() and epoch + 1 == cfg.epochs:
                 save_checkpoint(ckpt_dir / "best.pt", {"model": state["model"], "epoch": epoch + 1, "config": state["config"],
                                                         "model_name": cfg.model, "val_error": val_err})
+            if cfg.keep_epochs and ((epoch + 1) % cfg.keep_epochs == 0 or epoch + 1 == cfg.epochs):
+                save_checkpoint(ckpt_dir / f"epoch-{epoch + 1:03d}.pt", {
+                    "model": state["model"], "epoch": epoch + 1, "config": state["config"], "model_name": cfg.model,
+                    "val_error": val_err})
             save_checkpoint(last_path, state)
             if self.progress:
                 tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}  loss {row.get('loss', float('nan')):.5f}  val {val_err:.5f}"
