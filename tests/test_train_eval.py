@@ -65,6 +65,32 @@ def test_strict_protocol_uses_validation_threshold(run, tmp_path):
     assert "validation" in r["pixel"]["threshold_rule"]
 
 
+def test_paper_epoch_choice_scores_every_kept_epoch_on_test(tiny_synth, tmp_path, capsys):
+    out = tmp_path / "kept"
+    train(tiny_synth, resolve_config("tiny", model="wdmt", epochs=3, keep_epochs=2), out, progress=False)
+    kept = sorted(p.name for p in (out / "checkpoints").glob("epoch-*.pt"))
+    assert kept == ["epoch-002.pt", "epoch-003.pt"]  # every 2nd, and the last
+    assert main(["test", "--run", str(out), "--checkpoint", "paper", "--pictures", "0", "--quiet"]) == 0
+    assert "chosen by test pixel AUROC" in capsys.readouterr().out
+    ev_dir = out / "eval-test-paper"  # beside, not over, the default evaluation
+    rows = list(csv.DictReader(open(ev_dir / "epochs.csv")))
+    assert [int(r["epoch"]) for r in rows] == [2, 3]
+    log = {r["epoch"]: r for r in csv.DictReader(open(out / "log.csv"))}
+    assert all(float(r["val_error"]) == pytest.approx(float(log[r["epoch"]]["val_error"])) for r in rows)
+    m = json.loads((ev_dir / "metrics.json").read_text())
+    winner = max(rows, key=lambda r: float(r["test_pixel_auroc"]))
+    assert m["epoch_choice"]["epoch"] == int(winner["epoch"]) and m["checkpoint"] == f"epoch-{int(winner['epoch']):03d}"
+    # the full evaluation ran on the chosen epoch's weights: its AUROC is the one that won
+    assert m["pixel"]["auroc"] == pytest.approx(float(winner["test_pixel_auroc"]), abs=1e-9)
+    assert "test data" in m["epoch_choice"]["rule"]
+
+
+def test_paper_epoch_choice_without_kept_epochs_is_a_clear_error(run, capsys):
+    assert main(["test", "--run", str(run), "--checkpoint", "paper", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert str(run) in err and "--keep-epochs" in err and not (run / "eval-test-paper").exists()
+
+
 def test_bf16_inference_is_close_and_calibrated_on_its_own(run, tmp_path):
     from dataclasses import replace
 

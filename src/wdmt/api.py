@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 import time
@@ -11,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from wdmt.config import EvalConfig, TrainConfig
 from wdmt.datasets import open_dataset
@@ -100,7 +102,8 @@ def test(run: str | Path, data: str | Path | None = None, *, format: str = "auto
     run = Path(run)
     if protocol not in ("paper", "strict"):
         raise WdmtError(None, f"protocol must be paper or strict, not {protocol!r}")
-    model, cfg = load_run_model(run, which)
+    asked = which
+    cfg = load_run_config(run)
     ev = ev or cfg.eval
     if data is None:
         idx, _ = _run_data(run)
@@ -113,10 +116,14 @@ def test(run: str | Path, data: str | Path | None = None, *, format: str = "auto
     samples = idx.split(split)
     if not samples:
         raise WdmtError(data or run, f"no images in split {split!r}")
-    cal = calibrate_run(run, ev, which)
     t0 = time.perf_counter()
     items = load_samples(samples, cfg.preprocess, None, progress=progress, desc="test images")
     device = pick_device(cfg.device)
+    epoch_rows: list[dict[str, Any]] = []
+    if which == "paper":
+        which, epoch_rows = choose_epoch_on_test(run, items, cfg, ev, device, progress)
+    model, _ = load_run_model(run, which)
+    cal = calibrate_run(run, ev, which)
     model.to(device)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
@@ -125,7 +132,7 @@ def test(run: str | Path, data: str | Path | None = None, *, format: str = "auto
     infer_s = time.perf_counter() - t0
     pix = pixel_metrics(results, ev, cal["pixel_threshold"], n_boot=n_boot)
     img = image_metrics(results, ev, cal["image_threshold"], n_boot=n_boot)
-    out = Path(out) if out else run / f"eval-{split}"
+    out = Path(out) if out else run / (f"eval-{split}" if asked == "best" else f"eval-{split}-{asked}")
     out.mkdir(parents=True, exist_ok=True)
     report = {
         "protocol": protocol, "checkpoint": which, "split": split, "data": str(idx.root), "model": cfg.model,
@@ -134,6 +141,9 @@ def test(run: str | Path, data: str | Path | None = None, *, format: str = "auto
         "pixel_auroc_by_fov": fov_variants(results, ev) if pix.get("n_images") else {},
         "seconds": {"inference": round(infer_s, 2)},
     }
+    if epoch_rows:
+        report["epoch_choice"] = {"rule": PAPER_EPOCH_RULE, "epoch": int(which.split("-")[1]), "epochs": epoch_rows}
+        write_csv_atomic(out / "epochs.csv", epoch_rows)
     write_json_atomic(out / "metrics.json", report)
     thr = cal["image_threshold"] if protocol == "strict" else (img.get("paper") or {}).get("threshold")
     write_predictions(out / "predictions.csv", results, ev, thr)
@@ -148,6 +158,68 @@ def test(run: str | Path, data: str | Path | None = None, *, format: str = "auto
             picture(pic_dir / f"{r.item.sample.id}.png", r, ev, vmax, pthr)
     report["out"] = str(out)
     return report
+
+
+PAPER_EPOCH_RULE = ("the official code's: the kept epoch with the highest pooled pixel AUROC on these test images "
+                    "(tuned on test data; for comparison with the paper only)")
+
+
+def kept_epochs(run: Path) -> list[int]:
+    """Epochs whose weights ``train --keep-epochs`` kept, in order."""
+    found = []
+    for p in (run / "checkpoints").glob("epoch-*.pt"):
+        tail = p.stem.split("-", 1)[1]
+        if tail.isdigit():
+            found.append(int(tail))
+    return sorted(found)
+
+
+def choose_epoch_on_test(run: Path, items: list[Any], cfg: TrainConfig, ev: EvalConfig, device: torch.device,
+                         progress: bool = False) -> tuple[str, list[dict[str, Any]]]:
+    """The paper's epoch choice, offered so its numbers can be reproduced and set beside ours: every kept epoch
+    scores the annotated test images, and the one with the highest pixel AUROC wins (the earliest on a tie).
+    Returns the checkpoint name and one row per epoch with the log's alpha and validation error, so the report
+    shows what validation data alone would have chosen."""
+    epochs = kept_epochs(run)
+    if not epochs:
+        raise WdmtError(run, "no kept epochs for --checkpoint paper; train with --keep-epochs 1 (or K) to keep them")
+    annotated = [it for it in items if it.sample.label == 1 and it.prepared.lesion is not None]
+    if not annotated:
+        raise WdmtError(run, "--checkpoint paper needs abnormal test images with lesion masks")
+    log = {}
+    if (run / "log.csv").exists():
+        with open(run / "log.csv", newline="") as f:
+            log = {int(r["epoch"]): r for r in csv.DictReader(f) if r.get("epoch", "").isdigit()}
+    rows = []
+    for e in tqdm(epochs, desc="kept epochs", unit="epoch", disable=None if progress else True):
+        model, _ = load_run_model(run, f"epoch-{e:03d}")
+        model.to(device)
+        if cfg.channels_last:
+            model.to(memory_format=torch.channels_last)
+        res = infer(model, annotated, cfg.preprocess.tiles, device, channels_last=cfg.channels_last,
+                    precision=ev.precision, tiling=ev.tiling)
+        pix = pixel_metrics(res, ev, None, n_boot=0)
+        entry = log.get(e, {})
+        rows.append({"epoch": e, "test_pixel_auroc": pix["auroc"], "test_aupro": pix["aupro"],
+                     "alpha": _float_or_none(entry.get("alpha")), "val_error": _float_or_none(entry.get("val_error"))})
+    best = max(rows, key=lambda r: (r["test_pixel_auroc"], -r["epoch"]))
+    return f"epoch-{best['epoch']:03d}", rows
+
+
+def _float_or_none(v: Any) -> float | None:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def write_csv_atomic(path: Path, rows: list[dict[str, Any]]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    tmp.replace(path)
 
 
 def predict(run: str | Path, images: list[str | Path], out: str | Path, *, which: str = "best",

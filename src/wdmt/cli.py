@@ -97,6 +97,9 @@ def _cmd_test(a: argparse.Namespace) -> int:
             print("pixel AUROC by FOV handling: " + ", ".join(f"{k} {v:.3f}" for k, v in r["pixel_auroc_by_fov"].items()))
         if "auroc" in i:
             print(f"image ({r['protocol']}): AUROC {i['auroc']:.3f}  AP {i['ap']:.3f}  bal.acc {i['balanced_accuracy']:.3f}  F1 {i['f1']:.3f}")
+        if "epoch_choice" in r:
+            print(f"epoch {r['epoch_choice']['epoch']} chosen by test pixel AUROC among {len(r['epoch_choice']['epochs'])} "
+                  "kept epochs (the paper's rule; tuned on test data): see epochs.csv")
         print(f"wrote {r['out']}")
     return 0
 
@@ -229,7 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--format", default="auto", choices=["auto", "folder", "idrid", "adam"])
     e.add_argument("--split", default="test", choices=["test", "all", "val", "train"])
     e.add_argument("--protocol", default="paper", choices=["paper", "strict"])
-    e.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    e.add_argument("--checkpoint", default="best", choices=["best", "last", "paper"],
+                   help="best: lowest validation-normal error (default); paper: the official code's choice, the kept epoch "
+                        "with the highest test pixel AUROC (needs train --keep-epochs; tunes on test data)")
     e.add_argument("--fov", choices=["none", "zero", "inside"])
     e.add_argument("--score", choices=["topk", "max", "gatingano"])
     e.add_argument("--smooth-sigma", type=float)
