@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import pytest
 
@@ -52,6 +53,7 @@ def test_benchmark_resumes_without_redoing_runs(tiny_synth, tmp_path, monkeypatc
         assert (out / f).is_file(), f
     rows = list(csv.DictReader(open(out / "table-ablation.csv")))
     assert [r["method"] for r in rows] == ["ae", "wdmt"] and rows[1]["paper IDRiD"] == "0.748/0.694/0.711"
+    assert "AUC, paper's epoch choice" not in rows[0]  # no run kept its epochs: no column of dashes
     res = {r["model"]: float(r["auc"]) for r in csv.DictReader(open(out / "results-ablation.csv"))}
     assert rows[0]["AUC - wdmt"].startswith(f"{res['ae'] - res['wdmt']:+.3f}") and rows[1]["AUC - wdmt"] == "-"
     html = (out / "report-ablation.html").read_text()
@@ -84,3 +86,23 @@ def test_a_finished_run_with_another_config_is_refused(tiny_synth, tmp_path):
 
     with pytest.raises(WdmtError, match="another config"):
         benchmark("ablation", tiny_synth, out, preset="tiny", models=["ae"], progress=False, maps=False, epochs=2)
+
+
+def test_kept_epochs_add_the_papers_epoch_choice_beside_ours(tiny_synth, tmp_path):
+    out = tmp_path / "b"
+    benchmark("ablation", tiny_synth, out, preset="tiny", models=["ae"], progress=False, maps=False, epochs=2)
+    before = (out / "runs" / "ae-s5" / "summary.json").stat().st_mtime_ns
+    r = benchmark("ablation", tiny_synth, out, preset="tiny", models=["ae", "wdmt"], progress=False, maps=False,
+                  epochs=2, keep_epochs=1)
+    # the run trained without kept epochs is reused as it is (keeping changes no arithmetic), not refused or retrained
+    assert (out / "runs" / "ae-s5" / "summary.json").stat().st_mtime_ns == before
+    assert not (out / "runs" / "ae-s5" / "eval-test-paper").exists()
+    chosen = json.loads((out / "runs" / "wdmt-s5" / "eval-test-paper" / "metrics.json").read_text())
+    res = {x["model"]: x for x in csv.DictReader(open(out / "results-ablation.csv"))}
+    assert int(res["wdmt"]["epoch_paper_choice"]) == chosen["epoch_choice"]["epoch"] in (1, 2)
+    assert float(res["wdmt"]["auc_paper_choice"]) == pytest.approx(chosen["pixel"]["auroc"])
+    rows = {x["method"]: x for x in r["tables"]["ablation"]}
+    assert rows["ae"]["AUC, paper's epoch choice"] == "-" and rows["ae"]["epoch, ours / paper's"].endswith("/-")
+    assert rows["wdmt"]["AUC, paper's epoch choice"] == f"{chosen['pixel']['auroc']:.3f}"
+    assert rows["wdmt"]["epoch, ours / paper's"] == f"{res['wdmt']['epoch']}/{chosen['epoch_choice']['epoch']}"
+    assert "AUC, paper's epoch choice" in (out / "table-ablation.md").read_text()

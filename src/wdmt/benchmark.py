@@ -114,11 +114,18 @@ def seed_list(seeds: int) -> list[int]:
     return [5 + i for i in range(max(1, seeds))]  # 5 is the official seed
 
 
-def _run_and_config(s: Setting, seed: int, preset: str, out: Path, epochs: int | None) -> tuple[Path, TrainConfig]:
-    """Where a row's run lives and the config the benchmark asks of it."""
+def _run_and_config(s: Setting, seed: int, preset: str, out: Path, epochs: int | None,
+                    keep_epochs: int = 0) -> tuple[Path, TrainConfig]:
+    """Where a row's run lives and the config the benchmark asks of it. Keeping epochs changes no arithmetic, so a run
+    keeps the policy it started with: runs trained without kept epochs are reused, and get no paper's-epoch columns."""
     norm = _normalise(s, preset)
-    cfg = resolve_config(preset, model=s.model, seed=seed, epochs=epochs, model_options=norm.options)
-    return out / "runs" / norm.run_name(seed), cfg
+    run = out / "runs" / norm.run_name(seed)
+    saved = run / "config.json"
+    if saved.exists():
+        keep_epochs = int(json.loads(saved.read_text()).get("keep_epochs", 0))
+    cfg = resolve_config(preset, model=s.model, seed=seed, epochs=epochs, model_options=norm.options,
+                         keep_epochs=keep_epochs)
+    return run, cfg
 
 
 def _config_differs(run: Path, cfg: TrainConfig) -> bool:
@@ -128,10 +135,17 @@ def _config_differs(run: Path, cfg: TrainConfig) -> bool:
     return saved.exists() and to_dict(from_dict(TrainConfig, json.loads(saved.read_text()))) != to_dict(cfg)
 
 
+def _kept_epoch(log: list[dict[str, str]]) -> int | None:
+    """The epoch ``best.pt`` holds: the last one the log marks best (the last epoch where none is)."""
+    marked = [int(r["epoch"]) for r in log if r.get("best") == "1"]
+    return marked[-1] if marked else (int(log[-1]["epoch"]) if log else None)
+
+
 def run_one(s: Setting, seed: int, data: str | Path, preset: str, out: Path, fmt: str, progress: bool,
-            epochs: int | None = None) -> dict[str, Any]:
-    """Train (or resume, or skip) one run and evaluate it under both protocols; returns its result row."""
-    run, cfg = _run_and_config(s, seed, preset, out, epochs)
+            epochs: int | None = None, keep_epochs: int = 0) -> dict[str, Any]:
+    """Train (or resume, or skip) one run and evaluate it under both protocols, and where it kept its epochs under the
+    paper's epoch choice too; returns its result row."""
+    run, cfg = _run_and_config(s, seed, preset, out, epochs, keep_epochs)
     paper_m, strict_m = run / "eval-test" / "metrics.json", run / "eval-test-strict" / "metrics.json"
     if _config_differs(run, cfg):
         # A finished run is never trusted by its name alone: another preset or --epochs must not be mixed in.
@@ -148,8 +162,13 @@ def run_one(s: Setting, seed: int, data: str | Path, preset: str, out: Path, fmt
     if not overlap_m.exists():  # the seam-free tiling beside the paper's grid
         api.test(run, protocol="paper", ev=replace(cfg.eval, tiling="overlap"), out=overlap_m.parent, pictures=0,
                  progress=False)
+    chosen_m = run / "eval-test-paper" / "metrics.json"
+    if not chosen_m.exists() and api.kept_epochs(run):  # the official epoch choice, beside ours, never instead
+        api.test(run, protocol="paper", which="paper", out=chosen_m.parent, pictures=0, progress=False)
+    chosen = json.loads(chosen_m.read_text()) if chosen_m.exists() else {}
     p, st, ov = (json.loads(m.read_text()) for m in (paper_m, strict_m, overlap_m))
-    log = list(csv.DictReader(open(run / "log.csv")))
+    with open(run / "log.csv", newline="") as f:
+        log = list(csv.DictReader(f))
     pp, sp, si = p["pixel"], st["pixel"], st["image"]
     return {
         "row": s.label, "model": s.model, "seed": seed, "run": str(run),
@@ -161,6 +180,8 @@ def run_one(s: Setting, seed: int, data: str | Path, preset: str, out: Path, fmt
         "error_contrast": pp.get("error", {}).get("contrast"),
         "auc_overlap": ov["pixel"].get("auroc"), "auc_overlap_fov_zero": ov.get("pixel_auroc_by_fov", {}).get("zero"),
         "train_min": round(training_minutes(log), 2),
+        "epoch": _kept_epoch(log), "epoch_paper_choice": chosen.get("epoch_choice", {}).get("epoch"),
+        "auc_paper_choice": chosen.get("pixel", {}).get("auroc"), "aupro_paper_choice": chosen.get("pixel", {}).get("aupro"),
         "roc": pp.get("roc"),
     }
 
@@ -214,8 +235,13 @@ def aggregate(rows: list[dict[str, Any]], settings: list[Setting], reference: Se
             "image AUC": _fmt([r["image_auc"] for r in rs]),
             "lesion/normal error": _fmt([r.get("error_contrast") for r in rs]),
             "train min": _fmt([r["train_min"] for r in rs]),
+            "AUC, paper's epoch choice": _fmt([r.get("auc_paper_choice") for r in rs]),
+            "epoch, ours / paper's": " ".join(f"{r.get('epoch') or '-'}/{r.get('epoch_paper_choice') or '-'}" for r in rs),
             "paper IDRiD": paper[0], "paper ADAM": paper[1],
         })
+    if not any(r.get("auc_paper_choice") is not None for r in rows):  # no run kept its epochs: no empty columns
+        for o in out:
+            del o["AUC, paper's epoch choice"], o["epoch, ours / paper's"]
     return out
 
 
@@ -411,8 +437,8 @@ def _html(out: Path, sections: list[tuple[str, list[dict[str, str]], list[Path]]
 
 
 def _finished(run: Path) -> bool:
-    return (run / "summary.json").exists() and all(
-        (run / d / "metrics.json").exists() for d in ("eval-test", "eval-test-strict", "eval-test-overlap"))
+    evals = ("eval-test", "eval-test-strict", "eval-test-overlap") + (("eval-test-paper",) if api.kept_epochs(run) else ())
+    return (run / "summary.json").exists() and all((run / d / "metrics.json").exists() for d in evals)
 
 
 def plan(suite: str, out: str | Path, *, preset: str = "cpu", seeds: int = 1, models: list[str] | None = None,
@@ -451,11 +477,12 @@ def plan(suite: str, out: str | Path, *, preset: str = "cpu", seeds: int = 1, mo
 
 def benchmark(suite: str, data: str | Path, out: str | Path, *, preset: str = "cpu", seeds: int = 1, fmt: str = "auto",
               models: list[str] | None = None, progress: bool = True, maps: bool = True,
-              epochs: int | None = None, report_only: bool = False) -> dict[str, Any]:
+              epochs: int | None = None, report_only: bool = False, keep_epochs: int = 0) -> dict[str, Any]:
     """Run a suite (see the module docstring); returns the aggregated rows per suite and the report's path.
     ``epochs`` overrides the preset's for every run (a smaller budget, e.g. on synthetic data); decay rates follow it.
     ``report_only`` trains and evaluates nothing: the tables and report cover the finished runs and name the missing
-    ones, so a long benchmark can be read while it runs."""
+    ones, so a long benchmark can be read while it runs. ``keep_epochs`` makes new runs keep every k-th epoch's weights,
+    and every run that kept them is also evaluated under the paper's epoch choice, reported in columns of its own."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     suites = suite_settings(suite, models, preset=preset, epochs=epochs)
@@ -473,7 +500,7 @@ def benchmark(suite: str, data: str | Path, out: str | Path, *, preset: str = "c
                     missing.append(key)
                     continue
                 if key not in done:
-                    done[key] = run_one(s, seed, data, preset, out, fmt, progress, epochs)
+                    done[key] = run_one(s, seed, data, preset, out, fmt, progress, epochs, keep_epochs)
                 rows.append({**done[key], "row": s.label})
         all_rows += rows
         table = aggregate(rows, settings, reference_setting(settings, preset))

@@ -141,7 +141,7 @@ def _cmd_benchmark(a: argparse.Namespace) -> int:
               + " (epoch times of this output folder's runs; evaluation not counted)")
         return 0
     r = benchmark(a.suite, a.data, a.out, preset=a.preset, seeds=a.seeds, fmt=a.format, models=a.models,
-                  progress=not a.quiet, epochs=a.epochs, report_only=a.report_only)
+                  progress=not a.quiet, epochs=a.epochs, report_only=a.report_only, keep_epochs=a.keep_epochs)
     for name in r["tables"]:
         print((Path(a.out) / f"table-{name}.md").read_text())
     print(f"report: {r['report']}")
@@ -264,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seeds", type=int, default=1)
     b.add_argument("--models", nargs="+", help="only these models of the suite")
     b.add_argument("--epochs", type=int, help="every run's epochs instead of the preset's (decay rates follow)")
+    b.add_argument("--keep-epochs", type=int, default=0, metavar="K",
+                   help="new runs keep every K-th epoch's weights, and runs that kept them get the paper's epoch choice "
+                        "(best test AUROC) in columns of their own, beside ours")
     b.add_argument("--out", required=True)
     b.add_argument("--quiet", action="store_true")
     b.add_argument("--plan", action="store_true", help="list every run, done or not, with the training left; run nothing")
