@@ -82,7 +82,8 @@ def test_paper_epoch_choice_scores_every_kept_epoch_on_test(tiny_synth, tmp_path
     assert m["epoch_choice"]["epoch"] == int(winner["epoch"]) and m["checkpoint"] == f"epoch-{int(winner['epoch']):03d}"
     # the full evaluation ran on the chosen epoch's weights: its AUROC is the one that won
     assert m["pixel"]["auroc"] == pytest.approx(float(winner["test_pixel_auroc"]), abs=1e-9)
-    assert "test data" in m["epoch_choice"]["rule"]
+    assert "test data" in m["epoch_choice"]["rule"] and (ev_dir / "epochs.png").is_file()
+    assert m["epoch_choice"]["ours"] == load_checkpoint(out / "checkpoints" / "best.pt")["epoch"]
 
 
 def test_paper_epoch_choice_without_kept_epochs_is_a_clear_error(run, capsys):

@@ -27,12 +27,13 @@ from wdmt.evaluate import (
     infer,
     picture,
     pixel_metrics,
+    plot_epoch_choice,
     plot_roc,
     write_predictions,
 )
 from wdmt.pipeline import load_samples
 from wdmt.scoring import append_predictions, prediction_row, write_overlay
-from wdmt.train import Trainer, load_run_config, load_run_model, pick_device, write_json_atomic
+from wdmt.train import Trainer, load_checkpoint, load_run_config, load_run_model, pick_device, write_json_atomic
 
 
 def train(data: str | Path, cfg: TrainConfig, out: str | Path, *, format: str = "auto", split_seed: int = 0,
@@ -144,6 +145,10 @@ def test(run: str | Path, data: str | Path | None = None, *, format: str = "auto
     if epoch_rows:
         report["epoch_choice"] = {"rule": PAPER_EPOCH_RULE, "epoch": int(which.split("-")[1]), "epochs": epoch_rows}
         write_csv_atomic(out / "epochs.csv", epoch_rows)
+        ours = load_checkpoint(run / "checkpoints" / "best.pt").get("epoch") if (run / "checkpoints" / "best.pt").exists() else None
+        report["epoch_choice"]["ours"] = ours
+        plot_epoch_choice(out / "epochs.png", epoch_rows, ours, report["epoch_choice"]["epoch"],
+                          f"{cfg.model}: the paper's epoch choice and ours")
     write_json_atomic(out / "metrics.json", report)
     thr = cal["image_threshold"] if protocol == "strict" else (img.get("paper") or {}).get("threshold")
     write_predictions(out / "predictions.csv", results, ev, thr)

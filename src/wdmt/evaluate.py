@@ -271,6 +271,38 @@ def plot_roc(path: Path, results: list[ImageResult], ev: EvalConfig, title: str)
     os.replace(tmp, path)
 
 
+def plot_epoch_choice(path: Path, rows: list[dict[str, Any]], ours: int | None, chosen: int, title: str) -> None:
+    """Test AUROC per kept epoch over the validation error and alpha, with both rules' epochs marked: shows how far
+    the paper's pick (the best of many noisy test scores) sits above what validation data alone would keep."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ep = [r["epoch"] for r in rows]
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(6, 5), dpi=110, sharex=True)
+    a1.plot(ep, [r["test_pixel_auroc"] for r in rows], ".-", label="test pixel AUROC")
+    a1.plot(ep, [r["test_aupro"] for r in rows], ".-", alpha=0.6, label="test AUPRO")
+    a1.axvline(chosen, color="tab:red", ls="--", label=f"paper's choice (epoch {chosen})")
+    if ours is not None:
+        a1.axvline(ours, color="tab:green", ls=":", label=f"ours, validation normals (epoch {ours})")
+    a1.set_title(title, fontsize=9)
+    a1.set(ylabel="test metric")
+    a1.legend(fontsize=7, loc="lower left")
+    a2.plot(ep, [r["val_error"] for r in rows], ".-", color="tab:purple", label="validation-normal error")
+    a2.set(xlabel="epoch", ylabel="validation error", yscale="log")
+    if any(r.get("alpha") is not None for r in rows):
+        b = a2.twinx()
+        b.plot(ep, [r.get("alpha") for r in rows], color="grey", alpha=0.6, label="alpha")
+        b.set(ylabel="alpha", ylim=(-0.05, 1.05))
+    a2.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
 def picture(path: Path, r: ImageResult, ev: EvalConfig, vmax: float, threshold: float | None = None) -> None:
     """Input, reconstruction, HOG prediction, heat map (fixed scale per run) and the ground-truth contour."""
     import matplotlib
