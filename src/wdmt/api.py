@@ -33,7 +33,15 @@ from wdmt.evaluate import (
 )
 from wdmt.pipeline import load_samples
 from wdmt.scoring import append_predictions, prediction_row, write_overlay
-from wdmt.train import Trainer, load_checkpoint, load_run_config, load_run_model, pick_device, write_json_atomic
+from wdmt.train import (
+    Trainer,
+    load_checkpoint,
+    load_run_config,
+    load_run_model,
+    pick_device,
+    write_csv_atomic,
+    write_json_atomic,
+)
 
 
 def train(data: str | Path, cfg: TrainConfig, out: str | Path, *, format: str = "auto", split_seed: int = 0,
@@ -216,15 +224,6 @@ def _float_or_none(v: Any) -> float | None:
         return float(v)
     except (TypeError, ValueError):
         return None
-
-
-def write_csv_atomic(path: Path, rows: list[dict[str, Any]]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    tmp.replace(path)
 
 
 def predict(run: str | Path, images: list[str | Path], out: str | Path, *, which: str = "best",

@@ -23,6 +23,7 @@ from wdmt import api
 from wdmt.config import TrainConfig, from_dict, resolve_config, to_dict
 from wdmt.errors import WdmtError
 from wdmt.models import MODELS, model_config
+from wdmt.train import write_csv_atomic
 
 TABLE1 = ["ae", "unet", "wdmt-nohog", "ae-hog", "unet-hog", "wdmt"]
 # The paper's Table 3, plus ae-baur (the dense autoencoder of the literature) beside the U-Net-shaped "ae".
@@ -505,11 +506,7 @@ def benchmark(suite: str, data: str | Path, out: str | Path, *, preset: str = "c
         all_rows += rows
         table = aggregate(rows, settings, reference_setting(settings, preset))
         _write_text(out / f"table-{name}.md", _markdown(table))
-        with open(out / f".table-{name}.csv.tmp", "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(table[0]) if table else ["method"])
-            w.writeheader()
-            w.writerows(table)
-        os.replace(out / f".table-{name}.csv.tmp", out / f"table-{name}.csv")
+        write_csv_atomic(out / f"table-{name}.csv", table, None if table else ["method"])
         pics = _plots(out, name, rows, settings) if rows else []
         curves = _curves(out, name, rows, settings) if rows else None
         if curves:
@@ -519,12 +516,8 @@ def benchmark(suite: str, data: str | Path, out: str | Path, *, preset: str = "c
             if grid:
                 pics.append(grid)
         sections.append((f"{name} ({preset} preset, {len(seeds_run)} seed(s))", table, pics))
-    with open(out / f".results-{suite}.csv.tmp", "w", newline="") as f:
-        fields = [k for k in all_rows[0] if k != "roc"] if all_rows else ["row"]
-        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(all_rows)
-    os.replace(out / f".results-{suite}.csv.tmp", out / f"results-{suite}.csv")
+    write_csv_atomic(out / f"results-{suite}.csv", all_rows,
+                     [k for k in all_rows[0] if k != "roc"] if all_rows else ["row"])
     meta = {"data": str(data), "preset": preset, "epochs": epochs, "seeds": seeds_run, "suite": suite}
     if report_only:
         meta["runs not finished (left out)"] = missing

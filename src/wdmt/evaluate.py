@@ -152,6 +152,9 @@ def pixel_metrics(results: list[ImageResult], ev: EvalConfig, strict_threshold: 
     if strict_threshold is not None:
         out["strict"] = {"threshold": strict_threshold, "threshold_rule": "quantile of validation-normal pixels",
                          **M.at_threshold(M.confusion(s, y, strict_threshold))}
+    if n_boot <= 0:  # the paper's epoch choice scores every epoch without an interval
+        out["auroc_ci95"] = (float("nan"), float("nan"))
+        return out
     hi = float(np.quantile(s, 0.9999)) or 1.0
     bins = np.linspace(0, hi, 2049)
     hists = [(np.histogram(np.clip(a, 0, hi), bins)[0], np.histogram(np.clip(a[b], 0, hi), bins)[0]) for a, b in zip(ss, ys)]

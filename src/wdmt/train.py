@@ -139,6 +139,16 @@ def write_json_atomic(path: Path, obj: Any) -> None:
     os.replace(tmp, path)
 
 
+def write_csv_atomic(path: Path, rows: list[dict[str, Any]], fields: list[str] | None = None) -> None:
+    """CSV through a temporary file and a rename; ``fields`` (default: the first row's keys) may be wider than a row."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields or list(rows[0]), restval="", extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(tmp, path)
+
+
 def _autocast(device: torch.device, enabled: bool, cpu_bf16: bool = False):
     if enabled and device.type == "cuda" and torch.cuda.is_bf16_supported():
         return lambda: torch.autocast("cuda", dtype=torch.bfloat16)
@@ -346,12 +356,7 @@ class Trainer:
         if not rows:
             path.unlink()
             return
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
-        os.replace(tmp, path)
+        write_csv_atomic(path, rows)
 
     @staticmethod
     def _append_log(path: Path, row: dict[str, Any]) -> None:
@@ -371,13 +376,7 @@ class Trainer:
         if header:
             with open(path, newline="") as f:
                 rows = list(csv.DictReader(f))
-        fields = header + [k for k in row if k not in header]
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=fields, restval="")
-            w.writeheader()
-            w.writerows([*rows, row])
-        os.replace(tmp, path)
+        write_csv_atomic(path, [*rows, row], header + [k for k in row if k not in header])
 
 
 def load_run_config(run: str | Path) -> TrainConfig:
