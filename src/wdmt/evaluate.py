@@ -248,6 +248,16 @@ def write_predictions(path: Path, results: list[ImageResult], ev: EvalConfig, th
     os.replace(tmp, path)
 
 
+def _save_figure(fig: Any, path: Path) -> None:
+    """Through a temporary file and a rename, so a killed run never leaves half a PNG where a finished one was."""
+    import matplotlib.pyplot as plt
+
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
 def plot_roc(path: Path, results: list[ImageResult], ev: EvalConfig, title: str) -> None:
     import matplotlib
 
@@ -268,10 +278,7 @@ def plot_roc(path: Path, results: list[ImageResult], ev: EvalConfig, title: str)
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title, xlim=(0, 1), ylim=(0, 1))
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
+    _save_figure(fig, path)
 
 
 def plot_epoch_choice(path: Path, rows: list[dict[str, Any]], ours: int | None, chosen: int, title: str) -> None:
@@ -300,10 +307,7 @@ def plot_epoch_choice(path: Path, rows: list[dict[str, Any]], ours: int | None, 
         b.set(ylabel="alpha", ylim=(-0.05, 1.05))
     a2.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
+    _save_figure(fig, path)
 
 
 def picture(path: Path, r: ImageResult, ev: EvalConfig, vmax: float, threshold: float | None = None) -> None:
@@ -335,7 +339,4 @@ def picture(path: Path, r: ImageResult, ev: EvalConfig, vmax: float, threshold: 
         a.axis("off")
     fig.suptitle(f"{r.item.sample.id}  label {r.item.sample.label}  score {r.score(ev):.4f}", fontsize=10)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
+    _save_figure(fig, path)
