@@ -12,7 +12,6 @@ import base64
 import csv
 import html
 import json
-import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,11 @@ from typing import Any
 import numpy as np
 
 from wdmt import api
+from wdmt.atomic import write_csv_atomic, write_text_atomic
 from wdmt.config import TrainConfig, from_dict, resolve_config, to_dict
 from wdmt.errors import WdmtError
+from wdmt.figures import pyplot, save_figure
 from wdmt.models import MODELS, model_config
-from wdmt.train import write_csv_atomic
 
 TABLE1 = ["ae", "unet", "wdmt-nohog", "ae-hog", "unet-hog", "wdmt"]
 # The paper's Table 3, plus ae-baur (the dense autoencoder of the literature) beside the U-Net-shaped "ae".
@@ -255,18 +255,8 @@ def _markdown(rows: list[dict[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _plots(out: Path, suite: str, rows: list[dict[str, Any]], settings: list[Setting]) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     paths = []
     fig, ax = plt.subplots(figsize=(5, 5), dpi=110)
     for s in settings:
@@ -278,8 +268,7 @@ def _plots(out: Path, suite: str, rows: list[dict[str, Any]], settings: list[Set
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     paths.append(out / f"roc-{suite}.png")
-    fig.savefig(paths[-1])
-    plt.close(fig)
+    save_figure(fig, paths[-1])
 
     fig, ax = plt.subplots(figsize=(max(4, 0.8 * len(settings) + 2), 3.5), dpi=110)
     means, stds, labels = [], [], []
@@ -296,8 +285,7 @@ def _plots(out: Path, suite: str, rows: list[dict[str, Any]], settings: list[Set
     ax.set_ylabel("pixel AUROC (paper protocol)")
     fig.tight_layout()
     paths.append(out / f"bars-{suite}.png")
-    fig.savefig(paths[-1])
-    plt.close(fig)
+    save_figure(fig, paths[-1])
     return paths
 
 
@@ -308,11 +296,7 @@ def _curves(out: Path, suite: str, rows: list[dict[str, Any]], settings: list[Se
     """Per epoch, one line per row (its first seed): validation-normal error with the selected epoch marked, alpha
     where a row decays it, and the adversarial losses where a row has them, so a collapse or a skip that never
     closes is visible in the report."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     logs = []
     for s in settings:
         r = next((r for r in rows if r["row"] == s.label), None)
@@ -355,18 +339,13 @@ def _curves(out: Path, suite: str, rows: list[dict[str, Any]], settings: list[Se
         ax.legend(fontsize=6)
     fig.tight_layout()
     path = out / f"curves-{suite}.png"
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 
 def _map_grid(out: Path, suite: str, rows: list[dict[str, Any]], settings: list[Setting], n_images: int = 3) -> Path | None:
     """Rows: the first few annotated test images; columns: input, ground truth, every method's heat map."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     from wdmt.evaluate import infer
     from wdmt.pipeline import load_samples
     from wdmt.train import load_run_model
@@ -404,8 +383,7 @@ def _map_grid(out: Path, suite: str, rows: list[dict[str, Any]], settings: list[
         a.set_yticks([])
     fig.tight_layout()
     path = out / f"maps-{suite}.png"
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 
@@ -433,7 +411,7 @@ def _html(out: Path, sections: list[tuple[str, list[dict[str, str]], list[Path]]
             data = base64.b64encode(p.read_bytes()).decode()
             parts.append(f"<p><img alt='{html.escape(p.name)}' src='data:image/png;base64,{data}'></p>")
     path = out / f"report-{meta['suite']}.html"  # one per suite: a later suite must not overwrite an earlier one
-    _write_text(path, "\n".join(parts))
+    write_text_atomic(path, "\n".join(parts))
     return path
 
 
@@ -505,7 +483,7 @@ def benchmark(suite: str, data: str | Path, out: str | Path, *, preset: str = "c
                 rows.append({**done[key], "row": s.label})
         all_rows += rows
         table = aggregate(rows, settings, reference_setting(settings, preset))
-        _write_text(out / f"table-{name}.md", _markdown(table))
+        write_text_atomic(out / f"table-{name}.md", _markdown(table))
         write_csv_atomic(out / f"table-{name}.csv", table, None if table else ["method"])
         pics = _plots(out, name, rows, settings) if rows else []
         curves = _curves(out, name, rows, settings) if rows else None

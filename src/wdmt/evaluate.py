@@ -9,8 +9,6 @@ run), so nothing is tuned on test data. Both add the true lesion-class F1 (Dice)
 from __future__ import annotations
 
 import contextlib
-import csv
-import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,9 @@ import torch
 from tqdm.auto import tqdm
 
 from wdmt import metrics as M
+from wdmt.atomic import write_csv_atomic
 from wdmt.config import EvalConfig
+from wdmt.figures import pyplot, save_figure
 from wdmt.models import AnomalyModel
 from wdmt.pipeline import PreparedSample
 from wdmt.preprocess import tiling_functions, to_tensor
@@ -237,33 +237,17 @@ def fov_variants(results: list[ImageResult], ev: EvalConfig) -> dict[str, float]
 
 
 def write_predictions(path: Path, results: list[ImageResult], ev: EvalConfig, threshold: float | None) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["id", "label", "score", "decision", "threshold"])
-        for r in results:
-            sc = r.score(ev)
-            dec = "" if threshold is None else int(sc >= threshold)
-            w.writerow([r.item.sample.id, r.item.sample.label, f"{sc:.6g}", dec, "" if threshold is None else f"{threshold:.6g}"])
-    os.replace(tmp, path)
-
-
-def _save_figure(fig: Any, path: Path) -> None:
-    """Through a temporary file and a rename, so a killed run never leaves half a PNG where a finished one was."""
-    import matplotlib.pyplot as plt
-
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
+    rows = []
+    for r in results:
+        sc = r.score(ev)
+        rows.append({"id": r.item.sample.id, "label": r.item.sample.label, "score": f"{sc:.6g}",
+                     "decision": "" if threshold is None else int(sc >= threshold),
+                     "threshold": "" if threshold is None else f"{threshold:.6g}"})
+    write_csv_atomic(path, rows, ["id", "label", "score", "decision", "threshold"])
 
 
 def plot_roc(path: Path, results: list[ImageResult], ev: EvalConfig, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=110)
     ss, ys = _pixel_pool(results, ev)
     if ss:
@@ -278,17 +262,13 @@ def plot_roc(path: Path, results: list[ImageResult], ev: EvalConfig, title: str)
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title, xlim=(0, 1), ylim=(0, 1))
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    _save_figure(fig, path)
+    save_figure(fig, path)
 
 
 def plot_epoch_choice(path: Path, rows: list[dict[str, Any]], ours: int | None, chosen: int, title: str) -> None:
     """Test AUROC per kept epoch over the validation error and alpha, with both rules' epochs marked: shows how far
     the paper's pick (the best of many noisy test scores) sits above what validation data alone would keep."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     ep = [r["epoch"] for r in rows]
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(6, 5), dpi=110, sharex=True)
     a1.plot(ep, [r["test_pixel_auroc"] for r in rows], ".-", label="test pixel AUROC")
@@ -307,16 +287,12 @@ def plot_epoch_choice(path: Path, rows: list[dict[str, Any]], ours: int | None, 
         b.set(ylabel="alpha", ylim=(-0.05, 1.05))
     a2.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
-    _save_figure(fig, path)
+    save_figure(fig, path)
 
 
 def picture(path: Path, r: ImageResult, ev: EvalConfig, vmax: float, threshold: float | None = None) -> None:
     """Input, reconstruction, HOG prediction, heat map (fixed scale per run) and the ground-truth contour."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     p = r.item.prepared
     panels = [("input", p.image, "gray", None), ("reconstruction", r.recon, "gray", None)]
     if r.hog is not None:
@@ -339,4 +315,4 @@ def picture(path: Path, r: ImageResult, ev: EvalConfig, vmax: float, threshold: 
         a.axis("off")
     fig.suptitle(f"{r.item.sample.id}  label {r.item.sample.label}  score {r.score(ev):.4f}", fontsize=10)
     fig.tight_layout()
-    _save_figure(fig, path)
+    save_figure(fig, path)

@@ -9,7 +9,6 @@ checked at export time when onnxruntime is installed.
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from dataclasses import asdict
 from pathlib import Path
@@ -20,6 +19,7 @@ import torch
 from torch import nn
 
 from wdmt import __version__
+from wdmt.atomic import atomic_path
 from wdmt.errors import WdmtError
 from wdmt.train import load_run_model
 
@@ -52,24 +52,22 @@ def export_onnx(run: str | Path, out: str | Path, which: str = "best", check: bo
     t = cfg.preprocess.tile_size
     example = torch.rand(2, cfg.preprocess.in_channels, t, t, generator=torch.Generator().manual_seed(0))
     wrapper = _Maps(model).eval()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tracer notes about shape checks that are constant for a fixed tile size
-        torch.onnx.export(wrapper, (example,), str(tmp), input_names=["tiles"], output_names=["anomaly_map", "recon"],
-                          dynamic_axes={"tiles": {0: "batch"}, "anomaly_map": {0: "batch"}, "recon": {0: "batch"}},
-                          opset_version=OPSET, dynamo=False)
     meta = {
         "wdmt_version": __version__, "model": cfg.model, "run": str(run), "checkpoint": which,
         "preprocess": asdict(cfg.preprocess), "eval": asdict(cfg.eval), "tile_size": t,
         "thresholds": {"pixel_threshold": cal["pixel_threshold"], "image_threshold": cal["image_threshold"],
                        "rule": cal.get("rule")},
     }
-    proto = onnx.load(str(tmp))
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, json.dumps(meta)
-    onnx.save(proto, str(tmp))
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer notes about shape checks that are constant for a fixed tile size
+            torch.onnx.export(wrapper, (example,), str(tmp), input_names=["tiles"],
+                              output_names=["anomaly_map", "recon"], opset_version=OPSET, dynamo=False,
+                              dynamic_axes={"tiles": {0: "batch"}, "anomaly_map": {0: "batch"}, "recon": {0: "batch"}})
+        proto = onnx.load(str(tmp))
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = METADATA_KEY, json.dumps(meta)
+        onnx.save(proto, str(tmp))
     result: dict[str, Any] = {"path": str(out), "metadata": meta}
     if check:
         result["max_abs_diff"] = parity(model, out, cfg.preprocess.in_channels, t)

@@ -20,6 +20,8 @@ import numpy as np
 from skimage.feature import hog
 from tqdm.auto import tqdm
 
+from wdmt.atomic import atomic_path
+
 CACHE_VERSION = 1
 
 
@@ -83,11 +85,8 @@ class HogCache:
             except (OSError, ValueError):
                 pass  # a damaged entry is recomputed
         t = hog_targets(gray, self.cfg)
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
+        with atomic_path(p) as tmp, open(tmp, "wb") as f:
             np.save(f, t, allow_pickle=False)
-        os.replace(tmp, p)
         return t
 
     def get_many(self, grays: Sequence[np.ndarray], workers: int | None = None, progress: bool = True) -> list[np.ndarray]:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from wdmt.atomic import atomic_path
 from wdmt.errors import WdmtError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
@@ -137,9 +138,6 @@ def mask_values(path: str | os.PathLike) -> np.ndarray:
 
 
 def write_png_atomic(arr: np.ndarray, path: str | os.PathLike) -> None:
-    """Write a PNG through a temporary file and a rename, so a crash never leaves half an image."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    Image.fromarray(arr).save(tmp, format="PNG")
-    os.replace(tmp, path)
+    """Write a PNG atomically (see :mod:`wdmt.atomic`)."""
+    with atomic_path(path) as tmp:
+        Image.fromarray(arr).save(tmp, format="PNG")

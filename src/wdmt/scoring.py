@@ -5,13 +5,13 @@ Shared by evaluation, ``predict`` and the torch-free ONNX deployment, so every p
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from wdmt.atomic import atomic_path, read_csv, write_csv_atomic, write_text_atomic
 from wdmt.config import EvalConfig
 
 
@@ -46,29 +46,28 @@ def write_overlay(rgb: np.ndarray, amap: np.ndarray, vmax: float, path: Path) ->
     heat = matplotlib.colormaps["inferno"](level)[..., :3]
     alpha = level[..., None] * 0.75
     overlay = (rgb / 255.0 * (1 - alpha) + heat * alpha) * 255
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    Image.fromarray(overlay.astype(np.uint8)).save(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(overlay.astype(np.uint8)).save(tmp)
     return path
 
 
 def append_predictions(out: Path, rows: list[dict]) -> None:
-    """Append one JSON line and one CSV row per scored photograph (``predictions.jsonl``, ``predictions.csv``)."""
-    import csv
+    """Add one JSON line and one CSV row per scored photograph to ``predictions.jsonl`` and ``predictions.csv``.
+
+    Both files are rewritten whole through :func:`wdmt.atomic.atomic_path`, not appended to, so a run killed while
+    writing leaves the previous rows intact."""
     import json
 
     if not rows:
         return
-    with open(out / "predictions.jsonl", "a") as f:
-        for r in rows:
-            f.write(json.dumps(r) + "\n")
-    new = not (out / "predictions.csv").exists()
-    with open(out / "predictions.csv", "a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        if new:
-            w.writeheader()
-        w.writerows(rows)
+    jsonl = out / "predictions.jsonl"
+    old = jsonl.read_text(encoding="utf-8") if jsonl.exists() else ""
+    write_text_atomic(jsonl, old + "".join(json.dumps(r) + "\n" for r in rows))
+    table = out / "predictions.csv"
+    previous = read_csv(table) if table.exists() else []
+    fields = list(previous[0]) if previous else []
+    fields += [k for r in rows for k in r if k not in fields]
+    write_csv_atomic(table, [*previous, *rows], list(dict.fromkeys(fields)))
 
 
 def prediction_row(image: Path, score: float, amap: np.ndarray, thresholds: dict, overlay: Path) -> dict:

@@ -12,7 +12,6 @@ Deterministic: image i of a given label depends only on (seed, label, i).
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from wdmt.atomic import atomic_path, write_csv_atomic
 from wdmt.errors import WdmtError
 
 LESION_KINDS = ("MA", "HE", "EX", "SE", "DR", "SC")
@@ -319,9 +319,8 @@ def generate(out: str | os.PathLike, normal: int, abnormal: int, size: int = 768
         stem = f"synth_{'abnormal' if label else 'normal'}_{i:03d}"
         sub = "abnormal" if label else "normal"
         (out / sub).mkdir(parents=True, exist_ok=True)
-        tmp = out / sub / f".{stem}.jpg.tmp"
-        Image.fromarray(f.image).save(tmp, format="JPEG", quality=95)
-        os.replace(tmp, out / sub / f"{stem}.jpg")
+        with atomic_path(out / sub / f"{stem}.jpg") as tmp:
+            Image.fromarray(f.image).save(tmp, format="JPEG", quality=95)
         write_png_atomic(f.fov.astype(np.uint8) * 255, out / "masks" / "fov" / f"{stem}.png")
         mask = ""
         if label:
@@ -330,12 +329,7 @@ def generate(out: str | os.PathLike, normal: int, abnormal: int, size: int = 768
             write_png_atomic(f.lesion_union.astype(np.uint8) * 255, out / "masks" / "lesion_union" / f"{stem}.png")
             mask = f"masks/lesion_union/{stem}.png"
         rows.append({"file": f"{sub}/{stem}.jpg", "label": label, "mask": mask, "fov_mask": f"masks/fov/{stem}.png"})
-    tmp = out / ".manifest.csv.tmp"
-    with open(tmp, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=["file", "label", "mask", "fov_mask"])
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(tmp, out / "manifest.csv")
+    write_csv_atomic(out / "manifest.csv", rows, ["file", "label", "mask", "fov_mask"])
     return out
 
 
@@ -361,5 +355,6 @@ def montage(out: str | os.PathLike, n: int = 8, size: int = 384, seed: int = 0, 
     grid = np.concatenate(rows, axis=0)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(grid).save(out)
+    with atomic_path(out) as tmp:
+        Image.fromarray(grid).save(tmp)
     return out

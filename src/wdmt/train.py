@@ -13,7 +13,6 @@ import contextlib
 import csv
 import json
 import math
-import os
 import platform
 import subprocess
 import sys
@@ -28,6 +27,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
+from wdmt.atomic import atomic_path, write_csv_atomic, write_json_atomic
 from wdmt.augment import paired_flips, random_blur
 from wdmt.config import TrainConfig, from_dict, to_dict
 from wdmt.datasets import DatasetIndex
@@ -115,11 +115,8 @@ class TileSet:
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """torch.save through a temporary file and a rename: a kill never leaves half a checkpoint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -130,23 +127,6 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # pickle errors, truncation, refused globals
         raise WdmtError(path, f"not a wdmt checkpoint or unsafe to load ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    os.replace(tmp, path)
-
-
-def write_csv_atomic(path: Path, rows: list[dict[str, Any]], fields: list[str] | None = None) -> None:
-    """CSV through a temporary file and a rename; ``fields`` (default: the first row's keys) may be wider than a row."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields or list(rows[0]), restval="", extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(tmp, path)
 
 
 def _autocast(device: torch.device, enabled: bool, cpu_bf16: bool = False):
