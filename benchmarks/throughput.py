@@ -102,7 +102,10 @@ def train_throughput(width: int, batch: int, tile: int, repeats: int) -> dict:
 
 def inference_images_s(width: int, repeats: int, fold: bool = True, precision: str = "fp32") -> float:
     """Full 768 x 768 images/s through wdmt's own inference path: tiling, forward, |x - x_hat|, stitching. ``fold``
-    and ``precision`` are the steps measured one by one (``load_run_model`` folds; fp32 is the default)."""
+    and ``precision`` are the steps measured one by one (``RunDir.load_model`` folds; fp32 is the default)."""
+    from dataclasses import replace
+
+    from wdmt.config import TrainConfig
     from wdmt.datasets import Sample
     from wdmt.evaluate import infer
     from wdmt.pipeline import PreparedSample
@@ -118,7 +121,9 @@ def inference_images_s(width: int, repeats: int, fold: bool = True, precision: s
     f = render(768, np.random.default_rng(0), abnormal=True)
     item = PreparedSample(Sample("x", Path("x.jpg"), 1), prepare(f.image, PreprocessConfig()))
     with torch.inference_mode():
-        t = _median_time(lambda: infer(m, [item, item], 3, precision=precision), repeats)
+        cfg = TrainConfig()  # 768 px, 3 x 3 tiles, channels_last, as the presets
+        ev = replace(cfg.eval, precision=precision)
+        t = _median_time(lambda: infer(m, [item, item], cfg, ev), repeats)
     return 2 / t
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from wdmt.api import train
 from wdmt.config import resolve_config
-from wdmt.train import load_checkpoint
+from wdmt.rundir import load_checkpoint
 
 
 @pytest.mark.parametrize("model", ["wdmt", "ganomaly"])

@@ -15,7 +15,7 @@ from wdmt import WdmtError
 from wdmt.api import train
 from wdmt.cli import main
 from wdmt.config import resolve_config
-from wdmt.train import load_checkpoint
+from wdmt.rundir import load_checkpoint
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:

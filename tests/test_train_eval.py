@@ -17,7 +17,7 @@ from wdmt import WdmtError, api
 from wdmt.api import predict, train
 from wdmt.cli import main
 from wdmt.config import resolve_config
-from wdmt.train import load_checkpoint
+from wdmt.rundir import RunDir, load_checkpoint
 
 
 @pytest.fixture
@@ -95,9 +95,7 @@ def test_paper_epoch_choice_without_kept_epochs_is_a_clear_error(run, capsys):
 def test_bf16_inference_is_close_and_calibrated_on_its_own(run, tmp_path):
     from dataclasses import replace
 
-    from wdmt.train import load_run_model
-
-    ev = load_run_model(run)[1].eval
+    ev = RunDir(run).config().eval
     a = api.test(run, protocol="strict", out=tmp_path / "fp32", progress=False, n_boot=10, pictures=0)
     b = api.test(run, protocol="strict", ev=replace(ev, precision="bf16"), out=tmp_path / "bf16", progress=False,
                  n_boot=10, pictures=0)
@@ -213,12 +211,11 @@ def test_every_baseline_trains_and_tests_through_the_loop(name, tiny_synth, tmp_
 
 
 def test_log_keeps_each_value_under_its_own_column_when_keys_change(tmp_path):
-    from wdmt.train import Trainer
-
-    path = tmp_path / "log.csv"
-    Trainer._append_log(path, {"epoch": 1, "loss": 0.5, "critic": -3.0, "seconds": 7.0})
-    Trainer._append_log(path, {"epoch": 2, "loss": 0.2, "recon": 0.1, "seconds": 4.0})
-    Trainer._append_log(path, {"epoch": 3, "loss": 0.1, "seconds": 3.0})
+    rd = RunDir(tmp_path)
+    path = rd.log_path
+    rd.append_log({"epoch": 1, "loss": 0.5, "critic": -3.0, "seconds": 7.0})
+    rd.append_log({"epoch": 2, "loss": 0.2, "recon": 0.1, "seconds": 4.0})
+    rd.append_log({"epoch": 3, "loss": 0.1, "seconds": 3.0})
     rows = list(csv.DictReader(open(path)))
     assert [r["seconds"] for r in rows] == ["7.0", "4.0", "3.0"]
     assert [r["critic"] for r in rows] == ["-3.0", "", ""] and [r["recon"] for r in rows] == ["", "0.1", ""]
@@ -270,9 +267,7 @@ def test_cpu_bf16_training_runs_and_is_recorded(tiny_synth, tmp_path):
 def test_overlapping_tiles_in_torch_and_onnx(run, tiny_synth, tmp_path):
     from dataclasses import replace
 
-    from wdmt.train import load_run_model
-
-    ev = replace(load_run_model(run)[1].eval, tiling="overlap")
+    ev = replace(RunDir(run).config().eval, tiling="overlap")
     r = api.test(run, protocol="strict", ev=ev, out=tmp_path / "ov", progress=False, n_boot=10, pictures=0)
     assert 0.0 <= r["pixel"]["auroc"] <= 1.0
     assert "overlap" in [c["key"]["tiling"] for c in json.loads((run / "calibration.json").read_text())]

@@ -24,6 +24,7 @@ from wdmt.config import TrainConfig, from_dict, resolve_config, to_dict
 from wdmt.errors import WdmtError
 from wdmt.figures import pyplot, save_figure
 from wdmt.models import MODELS, model_config
+from wdmt.rundir import RunDir
 
 TABLE1 = ["ae", "unet", "wdmt-nohog", "ae-hog", "unet-hog", "wdmt"]
 # The paper's Table 3, plus ae-baur (the dense autoencoder of the literature) beside the U-Net-shaped "ae".
@@ -164,7 +165,7 @@ def run_one(s: Setting, seed: int, data: str | Path, preset: str, out: Path, fmt
         api.test(run, protocol="paper", ev=replace(cfg.eval, tiling="overlap"), out=overlap_m.parent, pictures=0,
                  progress=False)
     chosen_m = run / "eval-test-paper" / "metrics.json"
-    if not chosen_m.exists() and api.kept_epochs(run):  # the official epoch choice, beside ours, never instead
+    if not chosen_m.exists() and RunDir(run).kept_epochs():  # the official epoch choice, beside ours, never instead
         api.test(run, protocol="paper", which="paper", out=chosen_m.parent, pictures=0, progress=False)
     chosen = json.loads(chosen_m.read_text()) if chosen_m.exists() else {}
     p, st, ov = (json.loads(m.read_text()) for m in (paper_m, strict_m, overlap_m))
@@ -348,13 +349,12 @@ def _map_grid(out: Path, suite: str, rows: list[dict[str, Any]], settings: list[
     plt = pyplot()
     from wdmt.evaluate import infer
     from wdmt.pipeline import load_samples
-    from wdmt.train import load_run_model
 
     runs = [(s, next((r["run"] for r in rows if r["row"] == s.label), None)) for s in settings]
     runs = [(s, r) for s, r in runs if r]
     if not runs:
         return None
-    idx, _ = api._run_data(Path(runs[0][1]))
+    idx, _ = RunDir(runs[0][1]).dataset()
     samples = [s for s in idx.split("test") if s.label == 1 and s.masks][:n_images]
     if not samples:
         return None
@@ -363,10 +363,9 @@ def _map_grid(out: Path, suite: str, rows: list[dict[str, Any]], settings: list[
     fig, axes = plt.subplots(len(samples), len(runs) + 2, figsize=(width_in, 2.3 * len(samples)), dpi=dpi,
                              squeeze=False)
     for col, (s, run) in enumerate(runs):
-        model, cfg = load_run_model(run)
+        model, cfg = RunDir(run).load_model()
         items = load_samples(samples, cfg.preprocess, None, progress=False)
-        res = infer(model, items, cfg.preprocess.tiles, channels_last=cfg.channels_last, precision=cfg.eval.precision,
-                    tiling=cfg.eval.tiling)
+        res = infer(model, items, cfg)
         for row, r in enumerate(res):
             m = r.map(cfg.eval)
             if col == 0:
@@ -416,7 +415,7 @@ def _html(out: Path, sections: list[tuple[str, list[dict[str, str]], list[Path]]
 
 
 def _finished(run: Path) -> bool:
-    evals = ("eval-test", "eval-test-strict", "eval-test-overlap") + (("eval-test-paper",) if api.kept_epochs(run) else ())
+    evals = ("eval-test", "eval-test-strict", "eval-test-overlap") + (("eval-test-paper",) if RunDir(run).kept_epochs() else ())
     return (run / "summary.json").exists() and all((run / d / "metrics.json").exists() for d in evals)
 
 

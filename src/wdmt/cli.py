@@ -77,9 +77,9 @@ def _cmd_test(a: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from wdmt.api import test
-    from wdmt.train import load_run_config
+    from wdmt.rundir import RunDir
 
-    cfg = load_run_config(a.run)
+    cfg = RunDir(a.run).config()
     ev = cfg.eval
     for k in ("fov", "score", "smooth_sigma", "precision", "tiling"):
         if getattr(a, k) is not None:
@@ -115,9 +115,9 @@ def _cmd_predict(a: argparse.Namespace) -> int:
         from dataclasses import replace
 
         from wdmt.api import predict
-        from wdmt.train import load_run_config
+        from wdmt.rundir import RunDir
 
-        ev = load_run_config(a.run).eval
+        ev = RunDir(a.run).config().eval
         ev = replace(ev, precision=a.precision) if a.precision else ev
         rows = predict(a.run, a.images, a.out, which=a.checkpoint, progress=not a.quiet, ev=ev)
     for r in rows:

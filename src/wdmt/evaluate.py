@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from wdmt import metrics as M
 from wdmt.atomic import write_csv_atomic
-from wdmt.config import EvalConfig
+from wdmt.config import EvalConfig, TrainConfig
 from wdmt.figures import pyplot, save_figure
 from wdmt.models import AnomalyModel
 from wdmt.pipeline import PreparedSample
@@ -54,17 +54,21 @@ class ImageResult:
 
 
 @torch.no_grad()
-def infer(model: AnomalyModel, items: list[PreparedSample], n_tiles: int, device: torch.device | str = "cpu",
-          batch_size: int = 9, latent: bool = False, progress: bool = False, channels_last: bool = True,
-          precision: str = "fp32", tiling: str = "grid") -> list[ImageResult]:
-    """Tile, reconstruct and stitch each photograph; maps are |x - x_hat| at S x S, float32 whatever ``precision``."""
+def infer(model: AnomalyModel, items: list[PreparedSample], cfg: TrainConfig, ev: EvalConfig | None = None,
+          device: torch.device | str = "cpu", progress: bool = False, batch_size: int = 9) -> list[ImageResult]:
+    """Tile, reconstruct and stitch each photograph as ``cfg`` trained and ``ev`` (default: ``cfg.eval``) evaluates:
+    its tiling, arithmetic and image score. Maps are |x - x_hat| at S x S, float32 whatever the arithmetic."""
+    ev = ev or cfg.eval
     model.eval()
     device = torch.device(device)
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    if precision not in ("fp32", "bf16"):
-        raise ValueError(f"precision must be fp32 or bf16, not {precision!r}")
-    arith = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if precision == "bf16" else contextlib.nullcontext
-    cut, join = tiling_functions(tiling)
+    n_tiles = cfg.preprocess.tiles
+    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    if ev.precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be fp32 or bf16, not {ev.precision!r}")
+    bf16 = ev.precision == "bf16"
+    arith = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+    latent = ev.score == "gatingano"
+    cut, join = tiling_functions(ev.tiling)
     out = []
     for p in tqdm(items, desc="scoring", unit="img", disable=None if progress else True):
         x = cut(to_tensor(p.prepared.image), n_tiles)
@@ -81,7 +85,7 @@ def infer(model: AnomalyModel, items: list[PreparedSample], n_tiles: int, device
                 lats.append(o.latent_distance.float().cpu())
         rec = join(torch.cat(recs), n_tiles).numpy()
         lat = torch.cat(lats) if lats else None
-        if lat is not None and tiling == "overlap":  # GatingAno's spread is over the grid's tiles
+        if lat is not None and ev.tiling == "overlap":  # GatingAno's spread is over the grid's tiles
             m = 2 * n_tiles - 1
             lat = lat[[2 * a * m + 2 * b for a in range(n_tiles) for b in range(n_tiles)]]
         out.append(ImageResult(

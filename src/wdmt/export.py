@@ -21,7 +21,7 @@ from torch import nn
 from wdmt import __version__
 from wdmt.atomic import atomic_path
 from wdmt.errors import WdmtError
-from wdmt.train import load_run_model
+from wdmt.rundir import RunDir
 
 METADATA_KEY = "wdmt"
 OPSET = 17
@@ -45,7 +45,7 @@ def export_onnx(run: str | Path, out: str | Path, which: str = "best", check: bo
     from wdmt.api import calibrate_run
 
     run, out = Path(run), Path(out)
-    model, cfg = load_run_model(run, which)
+    model, cfg = RunDir(run).load_model(which)
     if not model.exportable:
         raise WdmtError(run, f"model {cfg.model} scores by optimisation at test time and cannot be exported to ONNX")
     cal = calibrate_run(run, cfg.eval, which)

@@ -12,6 +12,14 @@ with torch (``wdmt.train``, ``wdmt.evaluate``) set it when they are imported: im
 
 from __future__ import annotations
 
+import contextlib
+import platform
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 _state: bool | None = None
 
 
@@ -23,3 +31,82 @@ def flush_denormals() -> bool:
 
         _state = bool(torch.set_flush_denormal(True))
     return _state
+
+
+def pick_device(name: str = "auto") -> Any:
+    """``auto``: CUDA, then Apple's MPS, then the CPU; anything else is a torch device string."""
+    import torch
+
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def to_device(model: Any, device: Any, channels_last: bool) -> Any:
+    """Move a model to ``device``, in NHWC layout where asked (faster convolutions on CPU and GPU)."""
+    import torch
+
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    return model
+
+
+def seed_everything(seed: int) -> Any:
+    """Seed torch (all devices) and numpy; return the generator that drives shuffling and augmentation."""
+    import numpy as np
+    import torch
+
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    return torch.Generator().manual_seed(seed)
+
+
+def autocast_factory(device: Any, amp: bool, cpu_bf16: bool = False) -> Callable[[], Any]:
+    """A zero-argument context factory: bf16 autocast on CUDA (``amp``, where supported) or on the CPU (``cpu_bf16``),
+    a no-op otherwise. A factory, not a context, because each training step enters it afresh."""
+    import torch
+
+    if amp and device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return lambda: torch.autocast("cuda", dtype=torch.bfloat16)
+    if cpu_bf16 and device.type == "cpu":
+        return lambda: torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext
+
+
+def source_revision() -> dict[str, Any] | None:
+    """The git commit wdmt was imported from, and whether its sources differ from it: the version number alone does
+    not tell two development checkouts apart. None for an installed wheel or without git."""
+    src = Path(__file__).resolve().parent
+    try:
+        git = ["git", "-C", str(src)]
+        tracked = subprocess.run([*git, "ls-files", "--error-unmatch", "__init__.py"], capture_output=True, timeout=10)
+        commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        if tracked.returncode != 0 or commit.returncode != 0:  # not a checkout of wdmt (e.g. a venv inside a repo)
+            return None
+        dirty = subprocess.run([*git, "status", "--porcelain", "--", "."], capture_output=True, text=True, timeout=10)
+        return {"commit": commit.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def environment(device: Any, seed: int) -> dict[str, Any]:
+    """What a run records beside its config so that it can be reproduced: seed, versions, device, threads, source."""
+    import numpy as np
+    import PIL
+    import skimage
+    import torch
+
+    from wdmt import __version__
+
+    return {
+        "wdmt": __version__, "python": sys.version.split()[0], "torch": torch.__version__, "numpy": np.__version__,
+        "pillow": PIL.__version__, "scikit-image": skimage.__version__, "platform": platform.platform(),
+        "device": str(device), "threads": torch.get_num_threads(), "seed": seed,
+        "cuda": torch.version.cuda if device.type == "cuda" else None, "flush_denormal": flush_denormals(),
+        "source": source_revision(),
+    }

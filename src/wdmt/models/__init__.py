@@ -52,6 +52,13 @@ def create_model(name: str, **overrides: Any) -> AnomalyModel:
     return model
 
 
+def build_from_config(cfg: Any) -> AnomalyModel:
+    """The model a :class:`~wdmt.config.TrainConfig` describes (its input channels from the preprocessing)."""
+    opts = dict(cfg.model_options)
+    opts.setdefault("in_channels", cfg.preprocess.in_channels)
+    return create_model(cfg.model, **opts)
+
+
 _PAPER = "Zhang, Sun, Li et al., MICCAI 2022 (WDMT-Net), Table 1"
 for _name, _skip, _hog, _desc in (
     ("ae", "off", "none", "autoencoder: the WDMT backbone with skips removed (alpha = 0)"),
@@ -71,9 +78,9 @@ for _name, _skip, _hog, _desc in (
 
 from wdmt.models.ae_baur import BaurAE, BaurAEConfig  # noqa: E402
 from wdmt.models.anogan import AnoGAN, AnoGANConfig  # noqa: E402
-from wdmt.models.f_anogan import FAnoGAN, FAnoGANConfig  # noqa: E402
 from wdmt.models.attn_unet import AttnUNet, AttnUNetConfig  # noqa: E402
 from wdmt.models.bionet import BiONet, BiONetConfig  # noqa: E402
+from wdmt.models.f_anogan import FAnoGAN, FAnoGANConfig  # noqa: E402
 from wdmt.models.ganomaly import Ganomaly, GanomalyConfig  # noqa: E402
 from wdmt.models.memae import MemAE, MemAEConfig  # noqa: E402
 from wdmt.models.proxyano import ProxyAno, ProxyAnoConfig  # noqa: E402
@@ -107,5 +114,5 @@ register_model(ModelInfo("proxyano", "Zhou et al., IEEE TMI 2021 (ProxyAno)", 12
                          "image -> superpixel proxy (with memory) -> image; pseudo-anomalies (our reading: no public code)"),
                ProxyAnoConfig, ProxyAno)
 
-__all__ = ["MODELS", "AnomalyModel", "Batch", "ModelInfo", "ModelOutput", "StepResult", "create_model", "model_config",
+__all__ = ["MODELS", "AnomalyModel", "Batch", "build_from_config", "ModelInfo", "ModelOutput", "StepResult", "create_model", "model_config",
            "register_model"]

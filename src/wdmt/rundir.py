@@ -1,0 +1,216 @@
+"""The run directory: the one place that knows its layout, and the one reader and writer of each of its files.
+
+A run directory holds
+
+* ``config.json``: the resolved :class:`~wdmt.config.TrainConfig`;
+* ``env.json``: seed, versions, device, threads, the source commit;
+* ``data.json``: the dataset's root and format and every image's split, so evaluation sees the same split;
+* ``log.csv``: one row per epoch (losses, alpha, validation error, seconds);
+* ``checkpoints/last.pt`` (everything needed to resume), ``checkpoints/best.pt`` (the weights chosen on validation
+  normals) and, with ``keep_epochs``, ``checkpoints/epoch-NNN.pt``: plain state dicts plus JSON-able metadata,
+  loaded with ``weights_only=True``;
+* ``calibration.json``: strict-protocol thresholds, one entry per evaluation setting;
+* ``summary.json``: written last, so its presence means training and calibration finished;
+* ``eval-*/``: evaluations (``metrics.json``, ``predictions.csv``, pictures).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from wdmt.atomic import atomic_path, read_csv, write_csv_atomic, write_json_atomic
+from wdmt.config import TrainConfig, from_dict, to_dict
+from wdmt.datasets import DatasetIndex, open_dataset
+from wdmt.errors import WdmtError
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a checkpoint we wrote; pickled objects of any other kind are refused (weights_only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise WdmtError(path, "checkpoint not found")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # pickle errors, truncation, refused globals
+        first = str(e).splitlines()[0][:200] if str(e) else ""
+        raise WdmtError(path, f"not a wdmt checkpoint or unsafe to load ({type(e).__name__}: {first})") from e
+
+
+def _float_or_none(v: Any) -> float | None:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+class RunDir:
+    """One training run on disk. Cheap to create: nothing is read until asked for."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.root)!r})"
+
+    def __truediv__(self, name: str) -> Path:
+        return self.root / name
+
+    # --- files ------------------------------------------------------------------------------------------------
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config.json"
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "log.csv"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    def checkpoint_path(self, which: str) -> Path:
+        """``best``, ``last`` or ``epoch-NNN``."""
+        return self.checkpoints / f"{which}.pt"
+
+    def read_json(self, name: str) -> Any:
+        return json.loads((self.root / name).read_text(encoding="utf-8"))
+
+    def write_json(self, name: str, obj: Any) -> Path:
+        return write_json_atomic(self.root / name, obj)
+
+    # --- config -----------------------------------------------------------------------------------------------
+    def config(self) -> TrainConfig:
+        """The run's resolved config, without loading its weights; fields added to wdmt since take their defaults."""
+        if not self.config_path.is_file():
+            raise WdmtError(self.root, "not a run directory (no config.json)")
+        try:
+            return from_dict(TrainConfig, self.read_json("config.json"))
+        except json.JSONDecodeError as e:
+            raise WdmtError(self.config_path, f"not valid JSON: {e}") from e
+
+    def config_differs(self, cfg: TrainConfig) -> bool:
+        """Whether a config is on disk and says something else than ``cfg`` (compared through :func:`from_dict`, so
+        fields added to wdmt since the run was written count as their defaults)."""
+        return self.config_path.exists() and to_dict(self.config()) != to_dict(cfg)
+
+    def require_config(self, cfg: TrainConfig, reason: str) -> None:
+        if self.config_differs(cfg):
+            raise WdmtError(self.config_path, reason)
+
+    def start(self, cfg: TrainConfig, env: dict[str, Any], data: dict[str, Any]) -> None:
+        """A fresh run: its config, environment and data split on disk, and no log yet."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.write_json("config.json", to_dict(cfg))
+        self.write_json("env.json", env)
+        self.write_json("data.json", data)
+        self.log_path.unlink(missing_ok=True)
+
+    # --- log --------------------------------------------------------------------------------------------------
+    def log(self) -> list[dict[str, str]]:
+        """The epoch rows of ``log.csv`` (empty before the first epoch ends)."""
+        if not self.log_path.exists():
+            return []
+        return [r for r in read_csv(self.log_path) if r.get("epoch", "").isdigit()]
+
+    def log_by_epoch(self) -> dict[int, dict[str, Any]]:
+        """Per epoch, the log's alpha and validation error as numbers (None where a model has none)."""
+        return {int(r["epoch"]): {"alpha": _float_or_none(r.get("alpha")), "val_error": _float_or_none(r.get("val_error"))}
+                for r in self.log()}
+
+    def append_log(self, row: dict[str, Any]) -> None:
+        """Add one epoch under the file's header. A model whose logged keys change during a run (f-AnoGAN's second
+        stage logs ``recon`` instead of ``critic`` and ``generator``) gets the header widened, with blanks where an
+        epoch has no value: writing the row by its own keys would shift its values into other columns."""
+        rows = read_csv(self.log_path) if self.log_path.exists() else []
+        header = list(rows[0]) if rows else []
+        write_csv_atomic(self.log_path, [*rows, row], header + [k for k in row if k not in header])
+
+    def truncate_log(self, epochs: int) -> None:
+        """Drop rows of epochs the checkpoint does not hold (a kill between the log and the checkpoint)."""
+        if not self.log_path.exists():
+            return
+        rows = read_csv(self.log_path)
+        kept = [r for r in rows if r.get("epoch", "").isdigit() and int(r["epoch"]) <= epochs]
+        if kept:
+            write_csv_atomic(self.log_path, kept, list(rows[0]))
+        else:
+            self.log_path.unlink()
+
+    def kept_epoch(self) -> int | None:
+        """The epoch ``best.pt`` holds: the last one the log marks best (the last epoch where none is)."""
+        log = self.log()
+        marked = [int(r["epoch"]) for r in log if r.get("best") == "1"]
+        return marked[-1] if marked else (int(log[-1]["epoch"]) if log else None)
+
+    # --- checkpoints ------------------------------------------------------------------------------------------
+    def save(self, which: str, state: dict[str, Any]) -> None:
+        save_checkpoint(self.checkpoint_path(which), state)
+
+    def load(self, which: str) -> dict[str, Any]:
+        return load_checkpoint(self.checkpoint_path(which))
+
+    def kept_epochs(self) -> list[int]:
+        """Epochs whose weights ``train --keep-epochs`` kept, in order."""
+        found = []
+        for p in self.checkpoints.glob("epoch-*.pt"):
+            tail = p.stem.split("-", 1)[1]
+            if tail.isdigit():
+                found.append(int(tail))
+        return sorted(found)
+
+    def load_model(self, which: str = "best", fold: bool = True) -> tuple[Any, TrainConfig]:
+        """The model of a finished run, in eval mode on the CPU, and its config. ``fold`` (default) turns it into its
+        faster inference form (:meth:`AnomalyModel.fold_for_inference`): the same maps, but no more training."""
+        from wdmt.models import build_from_config
+
+        cfg = self.config()
+        st = self.load(which)
+        model = build_from_config(cfg)
+        model.load_state_dict(st["model"])
+        model.eval()
+        if fold:
+            model.fold_for_inference()
+        return model, cfg
+
+    # --- data -------------------------------------------------------------------------------------------------
+    def dataset(self) -> tuple[DatasetIndex, dict[str, Any]]:
+        """The run's dataset with the splits it trained under (not re-drawn), and ``data.json`` itself."""
+        info = self.read_json("data.json")
+        idx = open_dataset(info["root"], format=info["format"])
+        self.apply_splits(idx, info)
+        return idx, info
+
+    @staticmethod
+    def apply_splits(idx: DatasetIndex, info: dict[str, Any]) -> None:
+        splits = info["splits"]
+        idx.samples = [replace(s, split=splits.get(s.id, s.split)) for s in idx.samples]
+
+    def same_data(self, data: str | Path) -> bool:
+        """Whether ``data`` is the folder this run trained on."""
+        return Path(self.read_json("data.json")["root"]).resolve() == Path(data).resolve()
+
+    # --- evaluation -------------------------------------------------------------------------------------------
+    def calibrations(self) -> list[dict[str, Any]]:
+        path = self.root / "calibration.json"
+        return self.read_json("calibration.json") if path.exists() else []
+
+    def eval_dir(self, split: str, which: str = "best") -> Path:
+        return self.root / (f"eval-{split}" if which == "best" else f"eval-{split}-{which}")
+
+    @property
+    def finished_training(self) -> bool:
+        return (self.root / "summary.json").exists()
+
+    @property
+    def resumable(self) -> bool:
+        return self.checkpoint_path("last").exists() and self.config_path.exists()
