@@ -172,3 +172,57 @@ def test_inference_form_keeps_the_maps(name):
         assert all(up.closed for up in (model.up1, model.up2, model.up3, model.up4))
         with pytest.raises(RuntimeError, match="closed"):
             model(x, alpha=0.5)
+
+
+class _CountingAutocast:
+    """A stand-in for the run's autocast factory that counts how many forward passes entered it."""
+
+    def __init__(self) -> None:
+        self.entered = 0
+
+    def __call__(self):
+        self.entered += 1
+        return contextlib.nullcontext()
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_optimiser_step_runs_under_the_runs_autocast(name):
+    """bf16 training (``--cpu-bf16``, CUDA amp) must reach every optimiser a model steps, not only some of them."""
+    model = _tiny(name)
+    opts = model.configure_optimizers(1e-3, 0.0)
+    ac = _CountingAutocast()
+    model.on_fit_start(10)
+    model.on_train_iteration(0, 10)
+    model.training_step(_batch(model), opts, ac)
+    stepped_first = {"f-anogan": 2}.get(name, len(opts))  # f-AnoGAN's stage 1 steps critic and generator, not E
+    assert ac.entered == stepped_first
+    if name == "f-anogan":
+        model.on_train_iteration(9, 10)  # past gan_fraction: the encoder stage
+        model.training_step(_batch(model), opts, ac)
+        assert ac.entered == stepped_first + 1
+
+
+@pytest.mark.parametrize("name", ["wdmt", "ganomaly", "f-anogan"])
+def test_a_non_finite_loss_is_refused_before_the_weights_change(name, monkeypatch):
+    model = _tiny(name)
+    opts = model.configure_optimizers(1e-3, 0.0)
+    model.on_fit_start(10)
+    model.on_train_iteration(0, 10)
+    if name == "f-anogan":  # the generator step, which had no check
+        monkeypatch.setattr(model, "_generator_loss", lambda n, device: torch.tensor(float("nan"), requires_grad=True))
+        watched = model.generator
+    else:
+        real = model.loss if name == "wdmt" else model.generator_loss
+        attr = "loss" if name == "wdmt" else "generator_loss"
+
+        def poisoned(batch):
+            out = real(batch)
+            return (out[0] * float("nan"), *out[1:])
+
+        monkeypatch.setattr(model, attr, poisoned)
+        watched = model
+    before = {k: v.detach().clone() for k, v in watched.named_parameters()}
+    with pytest.raises(FloatingPointError, match="loss is nan"):
+        model.training_step(_batch(model), opts, contextlib.nullcontext)
+    # no step was taken on the poisoned loss (f-AnoGAN's critic stepped first; its generator did not move)
+    assert all(torch.equal(v, before[k]) for k, v in watched.named_parameters())

@@ -13,6 +13,7 @@ What differs between methods is declared here (``ModelInfo``), never branched on
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,14 +133,24 @@ class AnomalyModel(nn.Module):
         """Default step: one loss, one optimiser. ``loss_fn`` (a DDP-wrapped ``loss``) replaces ``self.loss`` under
         torchrun. GANs override this and step their own optimisers."""
         (opt,) = optimizers
-        opt.zero_grad(set_to_none=True)
-        with autocast():
-            loss, logs = (loss_fn or self.loss)(batch)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss is {loss.item()}")
-        loss.backward()
-        opt.step()
+        loss, logs = optimizer_step(opt, autocast, "loss", lambda: (loss_fn or self.loss)(batch))
         return StepResult({"loss": float(loss.detach()), **logs})
+
+
+def optimizer_step(opt: torch.optim.Optimizer, autocast: Callable[[], Any], what: str,
+                   compute: Callable[[], tuple[Any, ...]]) -> tuple[Any, ...]:
+    """The one optimiser step every model takes, however many optimisers it has: clear the gradients, compute under
+    the run's autocast, refuse a non-finite loss (the loop turns it into a one-line "diverged" error and keeps the
+    last good checkpoint), backward, step. ``compute`` returns the loss first, then whatever the caller needs."""
+    opt.zero_grad(set_to_none=True)
+    with autocast():
+        out = compute()
+    loss = out[0]
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"{what} is {loss.item()}")
+    loss.backward()
+    opt.step()
+    return out
 
 
 def residual_map(x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wdmt.models.base import Batch, StepResult
+from wdmt.models.base import Batch, StepResult, optimizer_step
 from wdmt.models.common import ReconstructionModel
 
 
@@ -112,20 +112,8 @@ class AdversarialModel(ReconstructionModel):
     def training_step(self, batch: Batch, optimizers: list[torch.optim.Optimizer], autocast: Any,
                       loss_fn: Any = None) -> StepResult:
         opt_g, opt_d = optimizers
-        opt_g.zero_grad(set_to_none=True)
-        with autocast():
-            g, glogs, cache = self.generator_loss(batch)
-        if not torch.isfinite(g):
-            raise FloatingPointError(f"generator loss is {g.item()}")
-        g.backward()
-        opt_g.step()
-        opt_d.zero_grad(set_to_none=True)
-        with autocast():
-            d, dlogs = self.discriminator_loss(batch, cache)
-        if not torch.isfinite(d):
-            raise FloatingPointError(f"discriminator loss is {d.item()}")
-        d.backward()
-        opt_d.step()
+        g, glogs, cache = optimizer_step(opt_g, autocast, "generator loss", lambda: self.generator_loss(batch))
+        d, dlogs = optimizer_step(opt_d, autocast, "discriminator loss", lambda: self.discriminator_loss(batch, cache))
         self.after_discriminator_step(float(d.detach()))
         return StepResult({"loss": float(g.detach()), "d_loss": float(d.detach()), **glogs, **dlogs})
 

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from wdmt.models.base import Batch, ModelOutput, StepResult, residual_map
+from wdmt.models.base import Batch, ModelOutput, StepResult, optimizer_step, residual_map
 from wdmt.models.common import ReconstructionModel
 from wdmt.models.gan import from_pm1, to_pm1
 
@@ -166,30 +166,22 @@ class FAnoGAN(ReconstructionModel):
         opt_g, opt_d, opt_e = optimizers
         real = to_pm1(self.to_native(batch.image))
         if int(self.stage) == 1:
-            opt_d.zero_grad(set_to_none=True)
-            d = self._critic_loss(real)
-            if not torch.isfinite(d):
-                raise FloatingPointError(f"critic loss is {d.item()}")
-            d.backward()
-            opt_d.step()
+            (d,) = optimizer_step(opt_d, autocast, "critic loss", lambda: (self._critic_loss(real),))
             logs = {"loss": float(d.detach()), "critic": float(d.detach())}
             if int(self.step) % self.cfg.n_critic == 0:
-                opt_g.zero_grad(set_to_none=True)
-                g = self._generator_loss(real.shape[0], real.device)
-                g.backward()
-                opt_g.step()
+                (g,) = optimizer_step(opt_g, autocast, "generator loss",
+                                      lambda: (self._generator_loss(real.shape[0], real.device),))
                 logs["generator"] = float(g.detach())
             return StepResult(logs)
         self.generator.eval()  # frozen: BN statistics fixed too
         self.critic.eval()
-        opt_e.zero_grad(set_to_none=True)
-        e, img, _ = self._encoder_loss(real)
-        loss = e.mean()
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"encoder loss is {loss.item()}")
-        loss.backward()
-        opt_e.step()
-        opt_g.zero_grad(set_to_none=True)
+
+        def encoder_objective() -> tuple[torch.Tensor, torch.Tensor]:
+            e, img, _ = self._encoder_loss(real)
+            return e.mean(), img
+
+        loss, img = optimizer_step(opt_e, autocast, "encoder loss", encoder_objective)
+        opt_g.zero_grad(set_to_none=True)  # the encoder's loss also reached G and the critic: drop those gradients
         opt_d.zero_grad(set_to_none=True)
         return StepResult({"loss": float(loss.detach()), "recon": float(img.mean().detach())})
 
