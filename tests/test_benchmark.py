@@ -65,17 +65,17 @@ def test_decay_suite_reuses_the_default_wdmt_run(tiny_synth, tmp_path):
     out = tmp_path / "b"
     assert main(["benchmark", "--suite", "ablation", "--data", str(tiny_synth), "--preset", "tiny", "--models", "wdmt",
                  "--out", str(out), "--quiet"]) == 0
-    from wdmt.benchmark import Setting, _normalise, plan
+    from wdmt.benchmark import Setting, normalise, plan
 
     p = plan("ablation", out, preset="tiny", seeds=2, models=["wdmt"])  # trains nothing
     assert [(e["seed"], e["state"]) for e in p] == [(5, "done"), (6, "to train")]
     assert p[0]["minutes_left"] == 0 and p[1]["epochs_left"] > 0 and p[1]["minutes_left"] > 0 and not (out / "runs" / "wdmt-s6").exists()
 
-    assert _normalise(Setting("wdmt", {"delta": 0.05}), "tiny").run_name(5) == "wdmt-s5"  # tiny keeps the model's 0.05
-    assert _normalise(Setting("wdmt", {"delta": 0.25}), "cpu").run_name(5) == "wdmt-s5"  # the cpu preset's own delta
-    assert _normalise(Setting("wdmt", {"delta": 0.05}), "cpu").run_name(5) == "wdmt_delta0.05-s5"
+    assert normalise(Setting("wdmt", {"delta": 0.05}), "tiny").run_name(5) == "wdmt-s5"  # tiny keeps the model's 0.05
+    assert normalise(Setting("wdmt", {"delta": 0.25}), "cpu").run_name(5) == "wdmt-s5"  # the cpu preset's own delta
+    assert normalise(Setting("wdmt", {"delta": 0.05}), "cpu").run_name(5) == "wdmt_delta0.05-s5"
     # the suite's own rows, which carry the paper's delta as their label: the preset's row is Table 1's run
-    names = [_normalise(s, "cpu").run_name(5) for s in suite_settings("decay", preset="cpu")["decay"]]
+    names = [normalise(s, "cpu").run_name(5) for s in suite_settings("decay", preset="cpu")["decay"]]
     assert names == ["wdmt_delta0.025-s5", "wdmt_delta0.05-s5", "wdmt_delta0.125-s5", "wdmt-s5", "wdmt_delta0.5-s5"]
 
 

@@ -1,0 +1,80 @@
+"""``wdmt benchmark``: the paper's three tables on any dataset, one run per (model, setting, seed), resumable.
+
+Writes to OUT: ``runs/<run>/`` (each a normal run directory with its evaluations) and, per suite,
+``results-<suite>.csv`` (one row per run), ``table-<suite>.md`` / ``.csv`` laid out like the paper's tables,
+``roc-<suite>.png``, ``bars-<suite>.png``, ``curves-<suite>.png``, ``maps-<suite>.png`` and one self-contained
+``report-<suite>.html``. A killed benchmark, started again, skips finished runs and resumes a half-trained one from
+its last epoch.
+
+The package's layers: :mod:`~wdmt.benchmark.suites` (what to run, and the paper's numbers),
+:mod:`~wdmt.benchmark.runner` (training and evaluating one run, :class:`RunResult`), :mod:`~wdmt.benchmark.tables`
+(statistics over seeds, column definitions) and :mod:`~wdmt.benchmark.report` (figures and the HTML page).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from wdmt.atomic import write_csv_atomic, write_text_atomic
+from wdmt.benchmark.report import figures, html_report
+from wdmt.benchmark.runner import RunResult, finished, plan, run_one
+from wdmt.benchmark.suites import (
+    PAPER,
+    SUITES,
+    PaperResult,
+    Setting,
+    normalise,
+    reference_setting,
+    seed_list,
+    suite_settings,
+)
+from wdmt.benchmark.tables import aggregate, markdown
+from wdmt.rundir import RunDir
+
+
+def benchmark(suite: str, data: str | Path, out: str | Path, *, preset: str = "cpu", seeds: int = 1, fmt: str = "auto",
+              models: list[str] | None = None, progress: bool = True, maps: bool = True,
+              epochs: int | None = None, report_only: bool = False, keep_epochs: int = 0) -> dict[str, Any]:
+    """Run a suite (see the module docstring); returns the aggregated rows per suite and the report's path.
+    ``epochs`` overrides the preset's for every run (a smaller budget, e.g. on synthetic data); decay rates follow it.
+    ``report_only`` trains and evaluates nothing: the tables and report cover the finished runs and name the missing
+    ones, so a long benchmark can be read while it runs. ``keep_epochs`` makes new runs keep every k-th epoch's weights,
+    and every run that kept them is also evaluated under the paper's epoch choice, reported in columns of its own."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    suites = suite_settings(suite, models, preset=preset, epochs=epochs)
+    done: dict[str, RunResult] = {}
+    missing: list[str] = []
+    all_rows: list[RunResult] = []
+    sections = []
+    for name, settings in suites.items():
+        rows = []
+        for s in settings:
+            for seed in seed_list(seeds):
+                key = normalise(s, preset).run_name(seed)
+                if report_only and key not in done and not finished(RunDir(out / "runs" / key)):
+                    missing.append(key)
+                    continue
+                if key not in done:
+                    done[key] = run_one(s, seed, data, preset, out, fmt, progress, epochs, keep_epochs)
+                rows.append(replace(done[key], row=s.label))
+        all_rows += rows
+        table = aggregate(rows, settings, reference_setting(settings, preset))
+        write_text_atomic(out / f"table-{name}.md", markdown(table))
+        write_csv_atomic(out / f"table-{name}.csv", table, None if table else ["method"])
+        sections.append((f"{name} ({preset} preset, {len(seed_list(seeds))} seed(s))", table,
+                         figures(out, name, rows, settings, maps)))
+    write_csv_atomic(out / f"results-{suite}.csv", [asdict(r) for r in all_rows], RunResult.csv_fields())
+    meta: dict[str, Any] = {"data": str(data), "preset": preset, "epochs": epochs, "seeds": seed_list(seeds),
+                            "suite": suite}
+    if report_only:
+        meta["runs not finished (left out)"] = missing
+    report = html_report(out, sections, meta)
+    return {"tables": {name: aggregate(all_rows, st, reference_setting(st, preset)) for name, st in suites.items()},
+            "report": str(report)}
+
+
+__all__ = ["PAPER", "SUITES", "PaperResult", "RunResult", "Setting", "benchmark", "normalise", "plan",
+           "suite_settings"]
