@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from wdmt.errors import WdmtError
 
@@ -179,100 +180,100 @@ def _cmd_demo(a: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="wdmt", description="Unsupervised lesion detection in fundus photographs.")
-    p.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
-    sub = p.add_subparsers(dest="verb", required=True)
+# wdmt.benchmark.SUITES plus "all", spelled out so that parsing imports no torch (tests/test_cli.py keeps them in step).
+BENCHMARK_SUITES = ("ablation", "decay", "sota", "all")
 
-    s = sub.add_parser("synth", help="write a synthetic fundus dataset (folder layout)")
+
+def _parents() -> dict[str, argparse.ArgumentParser]:
+    """Options several verbs share, defined once."""
+    from wdmt.datasets import FORMATS
+
+    quiet = argparse.ArgumentParser(add_help=False)
+    quiet.add_argument("--quiet", action="store_true", help="no progress bars")
+    fmt = argparse.ArgumentParser(add_help=False)
+    fmt.add_argument("--format", default="auto", choices=["auto", *FORMATS], help="dataset layout (default: detect)")
+    return {"quiet": quiet, "format": fmt}
+
+
+def _add_data_verbs(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
+    s = sub.add_parser("synth", parents=[par["quiet"]], help="write a synthetic fundus dataset (folder layout)")
     s.add_argument("--out", help="dataset folder to create")
     s.add_argument("--normal", type=int, default=40)
     s.add_argument("--abnormal", type=int, default=10)
     s.add_argument("--size", type=int, default=768)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--montage", help="also write a grid picture of synthetic images to this PNG")
-    s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=_cmd_synth)
 
     d = sub.add_parser("data", help="inspect datasets")
     dsub = d.add_subparsers(dest="data_verb", required=True)
-    c = dsub.add_parser("check", help="counts, sizes, mask coverage and problems of a dataset")
+    c = dsub.add_parser("check", parents=[par["quiet"], par["format"]],
+                        help="counts, sizes, mask coverage and problems of a dataset")
     c.add_argument("dir")
-    c.add_argument("--format", default="auto", choices=["auto", "folder", "idrid", "adam"])
     c.add_argument("--seed", type=int, default=0, help="seed of the train/val/test split of normal images")
     c.add_argument("--json", action="store_true", help="print one JSON object")
-    c.add_argument("--quiet", action="store_true")
     c.set_defaults(func=_cmd_data_check)
 
-    t = sub.add_parser("train", help="train a model on the normal images of a dataset")
+
+def _add_train(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
+    t = sub.add_parser("train", parents=[par["quiet"], par["format"]],
+                       help="train a model on the normal images of a dataset")
     t.add_argument("--data", required=True)
-    t.add_argument("--format", default="auto", choices=["auto", "folder", "idrid", "adam"])
     t.add_argument("--model", default="wdmt", help="see 'wdmt models'")
     t.add_argument("--preset", default="cpu", help="cpu, paper or tiny")
     t.add_argument("--config", help="YAML file of config keys (applied after the preset)")
     t.add_argument("--out", required=True, help="run directory")
     t.add_argument("--epochs", type=int)
     t.add_argument("--batch-size", type=int)
-    t.add_argument("--lr", type=float)
+    t.add_argument("--lr", type=float, help="learning rate (adversarial models: see 'wdmt models' for their own)")
     t.add_argument("--seed", type=int)
     t.add_argument("--split-seed", type=int, default=0, help="seed of the train/val/test split of normal images")
     t.add_argument("--device", help="auto, cpu, cuda, cuda:1, mps")
-    t.add_argument("--cpu-bf16", action="store_true", help="bfloat16 autocast on CPU (2-3x faster with AMX)")
+    t.add_argument("--cpu-bf16", action="store_true", help="bfloat16 autocast on CPU (faster on CPUs with AMX)")
     t.add_argument("--keep-epochs", type=int, metavar="K",
                    help="also keep every K-th epoch's weights, for the paper's epoch choice (wdmt test --checkpoint paper)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="model option, e.g. --set width=32 --set delta=0.1")
     t.add_argument("--resume", action="store_true")
     t.add_argument("--overwrite", action="store_true")
-    t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=_cmd_train)
 
-    e = sub.add_parser("test", help="evaluate a run (pixel and image level)")
+
+def _add_test(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
+    from wdmt.config import EvalConfig, literal_choices
+
+    e = sub.add_parser("test", parents=[par["quiet"], par["format"]], help="evaluate a run (pixel and image level)")
     e.add_argument("--run", required=True)
     e.add_argument("--data", help="dataset (default: the run's own)")
-    e.add_argument("--format", default="auto", choices=["auto", "folder", "idrid", "adam"])
     e.add_argument("--split", default="test", choices=["test", "all", "val", "train"])
     e.add_argument("--protocol", default="paper", choices=["paper", "strict"])
     e.add_argument("--checkpoint", default="best", choices=["best", "last", "paper"],
                    help="best: lowest validation-normal error (default); paper: the official code's choice, the kept epoch "
                         "with the highest test pixel AUROC (needs train --keep-epochs; tunes on test data)")
-    e.add_argument("--fov", choices=["none", "zero", "inside"])
-    e.add_argument("--score", choices=["topk", "max", "gatingano"])
+    e.add_argument("--fov", choices=literal_choices(EvalConfig, "fov"))
+    e.add_argument("--score", choices=literal_choices(EvalConfig, "score"))
     e.add_argument("--smooth-sigma", type=float)
-    e.add_argument("--precision", choices=["fp32", "bf16"], help="inference arithmetic (bf16: faster on AMX CPUs)")
-    e.add_argument("--tiling", choices=["grid", "overlap"], help="overlap: half-tile strides, blended (no seams)")
+    e.add_argument("--precision", choices=literal_choices(EvalConfig, "precision"),
+                   help="inference arithmetic (bf16: faster on AMX CPUs)")
+    e.add_argument("--tiling", choices=literal_choices(EvalConfig, "tiling"),
+                   help="overlap: half-tile strides, blended (no seams)")
     e.add_argument("--pictures", type=int, default=4, help="how many test images get a picture grid")
     e.add_argument("--out", help="output folder (default RUN/eval-SPLIT)")
     e.add_argument("--json", action="store_true")
-    e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=_cmd_test)
 
-    pr = sub.add_parser("predict", help="score fundus photographs with a trained run")
+
+def _add_use_verbs(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
+    from wdmt.config import EvalConfig, literal_choices
+
+    pr = sub.add_parser("predict", parents=[par["quiet"]], help="score fundus photographs with a trained run")
     pr.add_argument("--run", help="run directory (torch)")
     pr.add_argument("--onnx", help="exported model (no torch needed)")
     pr.add_argument("images", nargs="+")
     pr.add_argument("--out", required=True)
     pr.add_argument("--checkpoint", default="best", choices=["best", "last"])
-    pr.add_argument("--precision", choices=["fp32", "bf16"], help="inference arithmetic (bf16: faster on AMX CPUs)")
-    pr.add_argument("--quiet", action="store_true")
+    pr.add_argument("--precision", choices=literal_choices(EvalConfig, "precision"),
+                    help="inference arithmetic (bf16: faster on AMX CPUs)")
     pr.set_defaults(func=_cmd_predict)
-
-    b = sub.add_parser("benchmark", help="reproduce the paper's tables: train and evaluate every model of a suite")
-    b.add_argument("--suite", default="ablation", choices=["ablation", "decay", "sota", "all"])
-    b.add_argument("--data", required=True)
-    b.add_argument("--format", default="auto", choices=["auto", "folder", "idrid", "adam"])
-    b.add_argument("--preset", default="cpu")
-    b.add_argument("--seeds", type=int, default=1)
-    b.add_argument("--models", nargs="+", help="only these models of the suite")
-    b.add_argument("--epochs", type=int, help="every run's epochs instead of the preset's (decay rates follow)")
-    b.add_argument("--keep-epochs", type=int, default=0, metavar="K",
-                   help="new runs keep every K-th epoch's weights, and runs that kept them get the paper's epoch choice "
-                        "(best test AUROC) in columns of their own, beside ours")
-    b.add_argument("--out", required=True)
-    b.add_argument("--quiet", action="store_true")
-    b.add_argument("--plan", action="store_true", help="list every run, done or not, with the training left; run nothing")
-    b.add_argument("--report-only", action="store_true",
-                   help="tables and report from the finished runs only; train and evaluate nothing")
-    b.set_defaults(func=_cmd_benchmark)
 
     x = sub.add_parser("export", help="export a run's model (ONNX, dynamic batch) with its thresholds")
     x.add_argument("--run", required=True)
@@ -285,11 +286,42 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--json", action="store_true")
     m.set_defaults(func=_cmd_models)
 
-    dm = sub.add_parser("demo", help="synthesise data, train WDMT-Net (cpu preset), evaluate, show the pictures")
+    dm = sub.add_parser("demo", parents=[par["quiet"]],
+                        help="synthesise data, train WDMT-Net (cpu preset), evaluate, show the pictures")
     dm.add_argument("--out", default="wdmt-demo")
     dm.add_argument("--epochs", type=int, default=None)
-    dm.add_argument("--quiet", action="store_true")
     dm.set_defaults(func=_cmd_demo)
+
+
+def _add_benchmark(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
+    b = sub.add_parser("benchmark", parents=[par["quiet"], par["format"]],
+                       help="reproduce the paper's tables: train and evaluate every model of a suite")
+    b.add_argument("--suite", default="ablation", choices=BENCHMARK_SUITES)
+    b.add_argument("--data", required=True)
+    b.add_argument("--preset", default="cpu")
+    b.add_argument("--seeds", type=int, default=1)
+    b.add_argument("--models", nargs="+", help="only these models of the suite")
+    b.add_argument("--epochs", type=int, help="every run's epochs instead of the preset's (decay rates follow)")
+    b.add_argument("--keep-epochs", type=int, default=0, metavar="K",
+                   help="new runs keep every K-th epoch's weights, and runs that kept them get the paper's epoch choice "
+                        "(best test AUROC) in columns of their own, beside ours")
+    b.add_argument("--out", required=True)
+    b.add_argument("--plan", action="store_true", help="list every run, done or not, with the training left; run nothing")
+    b.add_argument("--report-only", action="store_true",
+                   help="tables and report from the finished runs only; train and evaluate nothing")
+    b.set_defaults(func=_cmd_benchmark)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="wdmt", description="Unsupervised lesion detection in fundus photographs.")
+    p.add_argument("--debug", action="store_true", help="show tracebacks (with their causes) instead of one-line errors")
+    sub = p.add_subparsers(dest="verb", required=True)
+    par = _parents()
+    _add_data_verbs(sub, par)
+    _add_train(sub, par)
+    _add_test(sub, par)
+    _add_use_verbs(sub, par)
+    _add_benchmark(sub, par)
     return p
 
 

@@ -35,7 +35,7 @@ class EvalConfig:
         tiling: ``grid`` (the n x n tiles of training, as the paper) or ``overlap`` (tiles at half-tile strides, (2n-1)^2
             of them, blended with a window falling toward tile edges: no seams, 2.8x the forward passes).
         precision: arithmetic of the forward pass at inference: ``fp32`` (exact, the default) or ``bf16`` (autocast;
-            several times faster on CPUs with AMX or AVX512-BF16; its effect on the metrics is measured in
+            faster on CPUs with AMX or AVX512-BF16; its speed and its effect on the metrics are measured in
             docs/performance.md). Part of the evaluation, so thresholds are calibrated under the same arithmetic.
     """
 
@@ -64,7 +64,7 @@ class TrainConfig:
         seed: fixes a CPU run bit for bit (official: 5).
         device: ``auto`` (CUDA, then MPS, then CPU) or a torch device string.
         amp: bfloat16 autocast on CUDA where supported.
-        cpu_bf16: bfloat16 autocast on CPU as well (2-3x faster training on CPUs with AMX, see docs/performance.md).
+        cpu_bf16: bfloat16 autocast on CPU as well (faster training on CPUs with AMX; docs/performance.md).
             Off by default: the presets' results were measured in float32.
         channels_last: NHWC memory format (faster convolutions on CPU and GPU).
         keep_epochs: also keep the weights of every k-th epoch (and the last) as ``checkpoints/epoch-NNN.pt``;
@@ -93,8 +93,8 @@ class TrainConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
-# The paper preset is the official recipe. The cpu preset was measured on 2 cores (benchmarks/train_speed.py): width 16 at the
-# paper's 768 / 256 geometry trains at ~10 tiles/s with channels_last, so ~40 passes over 32 images fit in 20 min.
+# The paper preset is the official recipe. The cpu preset keeps the paper's 768 / 256 geometry and is sized, with
+# benchmarks/train_speed.py, to about 20 minutes a run on 2 cores (width 16, 40 epochs; docs/performance.md).
 # Its delta is scaled by 200 / 40 so that the skips close at 10 % of training, as in the paper (epoch 20 of 200):
 # with the paper's 0.05 they closed at epoch 20 of 40, and on IDRiD the validation normals' error was then still 20 %
 # above the plain autoencoder's at the end (0.024 vs 0.020); with 0.25 it ended below it (0.018).
@@ -161,7 +161,7 @@ def from_dict(cls: type, data: Any, where: str = "config") -> Any:
     try:
         return cls(**kwargs)
     except WdmtError as e:
-        raise WdmtError(None, f"{where}: {e.reason}") from None
+        raise WdmtError(None, f"{where}: {e.reason}") from e
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -182,10 +182,10 @@ def resolve_config(preset: str = "cpu", file: str | Path | None = None, **overri
         path = Path(file)
         try:
             loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise WdmtError(path, "config file not found") from None
+        except FileNotFoundError as e:
+            raise WdmtError(path, "config file not found") from e
         except (yaml.YAMLError, UnicodeDecodeError) as e:
-            raise WdmtError(path, f"not valid YAML: {str(e).splitlines()[0]}") from None
+            raise WdmtError(path, f"not valid YAML: {str(e).splitlines()[0]}") from e
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
@@ -194,7 +194,7 @@ def resolve_config(preset: str = "cpu", file: str | Path | None = None, **overri
             data = _merge(data, loaded)
             from_dict(TrainConfig, data)
         except WdmtError as e:
-            raise WdmtError(path, e.reason) from None
+            raise WdmtError(path, e.reason) from e
     data = _merge(data, {k: v for k, v in overrides.items() if v is not None})
     data["model_options"] = _applicable(data, PRESETS[preset].get("model_options", {}), file, overrides)
     return from_dict(TrainConfig, data)
@@ -216,6 +216,11 @@ def _applicable(data: dict[str, Any], preset_opts: dict[str, Any], file: Any, ov
         except (OSError, yaml.YAMLError, AttributeError):
             pass
     return {k: v for k, v in data["model_options"].items() if k in fields or k in asked or k not in preset_opts}
+
+
+def literal_choices(cls: type, name: str) -> list[str]:
+    """The allowed values of a ``Literal`` field of a config dataclass (the CLI offers exactly these)."""
+    return list(typing.get_args(typing.get_type_hints(cls)[name]))
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

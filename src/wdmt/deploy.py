@@ -35,8 +35,8 @@ class OnnxDetector:
     def load(cls, path: str | Path) -> OnnxDetector:
         try:
             import onnxruntime as ort
-        except ImportError:
-            raise WdmtError(None, "ONNX prediction needs onnxruntime: pip install onnxruntime") from None
+        except ImportError as e:
+            raise WdmtError(None, "ONNX prediction needs onnxruntime: pip install onnxruntime") from e
         path = Path(path)
         if not path.is_file():
             raise WdmtError(path, "ONNX model not found")
@@ -45,7 +45,7 @@ class OnnxDetector:
             opts.add_session_config_entry("session.set_denormal_as_zero", "1")  # see wdmt.runtime: subnormals are slow
             sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own types for corrupt files
-            raise WdmtError(path, f"not a loadable ONNX model ({str(e).splitlines()[0][:160]})") from None
+            raise WdmtError(path, f"not a loadable ONNX model ({str(e).splitlines()[0][:160]})") from e
         meta = sess.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
         if meta is None:
             raise WdmtError(path, "ONNX model has no wdmt metadata (export it with 'wdmt export')")

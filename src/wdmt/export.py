@@ -40,8 +40,8 @@ def export_onnx(run: str | Path, out: str | Path, which: str = "best", check: bo
     """Write ``out`` (.onnx); returns the metadata and, with ``check``, the max |torch - onnxruntime| of the maps."""
     try:
         import onnx
-    except ImportError:
-        raise WdmtError(None, "ONNX export needs the onnx package: pip install 'wdmt[onnx]'") from None
+    except ImportError as e:
+        raise WdmtError(None, "ONNX export needs the onnx package: pip install 'wdmt[onnx]'") from e
     from wdmt.api import calibrate_run
 
     run, out = Path(run), Path(out)

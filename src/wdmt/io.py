@@ -75,14 +75,14 @@ def _open_pil(path: Path) -> np.ndarray:
                 im.load()
                 im = ImageOps.exif_transpose(im)
                 return _pil_to_array(im)
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise WdmtError(path, f"image is larger than the {MAX_PIXELS / 1e6:.0f} MP limit (decompression bomb?)") from None
-        except UnidentifiedImageError:
-            raise WdmtError(path, "not an image file Pillow can decode (wrong extension or corrupt header)") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+            raise WdmtError(path, f"image is larger than the {MAX_PIXELS / 1e6:.0f} MP limit (decompression bomb?)") from e
+        except UnidentifiedImageError as e:
+            raise WdmtError(path, "not an image file Pillow can decode (wrong extension or corrupt header)") from e
         except OSError as e:
-            raise WdmtError(path, f"cannot decode image: {e}") from None
+            raise WdmtError(path, f"cannot decode image: {e}") from e
         except (ValueError, SyntaxError) as e:
-            raise WdmtError(path, f"cannot decode image: {e}") from None
+            raise WdmtError(path, f"cannot decode image: {e}") from e
 
 
 def _open_tiff(path: Path) -> np.ndarray:
@@ -91,7 +91,7 @@ def _open_tiff(path: Path) -> np.ndarray:
     try:
         arr = tifffile.imread(path, key=0)
     except Exception as e:  # tifffile raises many types for corrupt files
-        raise WdmtError(path, f"cannot decode TIFF: {e}") from None
+        raise WdmtError(path, f"cannot decode TIFF: {e}") from e
     if arr.ndim == 3 and arr.shape[0] in (3, 4) and arr.shape[-1] not in (3, 4):
         arr = np.moveaxis(arr, 0, -1)
     if arr.ndim == 3 and arr.shape[-1] == 4:

@@ -269,7 +269,7 @@ def prepare(
     try:
         geom = plan_geometry(rgb, cfg, fov)
     except WdmtError as e:
-        raise WdmtError(source, e.reason) from None
+        raise WdmtError(source, e.reason) from e
     image = geom.apply(to_channels(rgb, cfg.channels), Image.BICUBIC)
     gray = image if cfg.channels == "gray" else geom.apply(to_channels(rgb, "gray"), Image.BICUBIC)
     return Prepared(

@@ -1,13 +1,14 @@
-"""Process-wide CPU float settings that training and inference depend on for speed.
+"""The process around the models: float settings, the device, seeds, autocast, and what a run records of itself.
 
 A U-Net whose skips carry the signal (``unet``, and WDMT-Net before its skips close) lets deep activations and
-gradients shrink into subnormal floats. x86 CPUs handle those in microcode: one IDRiD epoch of ``unet`` went from
-30 s to 68 s on an idle machine, and a forward pass of the trained model from 0.39 s to 8.0 s (2 threads, batch 8 x 256^2). Flushing
-subnormals to zero costs nothing in accuracy at these magnitudes (< 1.2e-38).
+gradients shrink into subnormal floats, which x86 CPUs handle in microcode, many times slower (measured in
+docs/performance.md, Training throughput). Flushing subnormals to zero costs nothing in accuracy at these magnitudes
+(< 1.2e-38).
 
-The flag is per thread, and measured here, torch's worker threads only honour it when it is set before torch runs
-its first parallel op (the same forward pass stays at 7.8 s when the flag comes later). So the modules that compute
-with torch (``wdmt.train``, ``wdmt.evaluate``) set it when they are imported: import wdmt before doing torch work.
+The flag is per thread, and torch's worker threads only honour it when it is set before torch runs its first
+parallel op (measured: a later flag left the slow forward pass as slow). So the modules that compute with torch
+(``wdmt.train``, ``wdmt.evaluate``) set it when they are imported: import wdmt before doing torch work. Torch itself
+is imported inside the functions, so that importing this module costs nothing on the torch-free ONNX path.
 """
 
 from __future__ import annotations

@@ -113,7 +113,7 @@ def _from_manifest(root: Path, manifest: Path) -> tuple[list[Sample], bool]:
         with open(manifest, newline="", encoding="utf-8-sig") as f:
             rows = list(csv.DictReader(f))
     except (UnicodeDecodeError, csv.Error) as e:
-        raise WdmtError(manifest, f"cannot read manifest: {e}") from None
+        raise WdmtError(manifest, f"cannot read manifest: {e}") from e
     if not rows:
         raise WdmtError(manifest, "manifest has no rows")
     cols = set(rows[0])
@@ -127,8 +127,8 @@ def _from_manifest(root: Path, manifest: Path) -> tuple[list[Sample], bool]:
         image = _inside(root, (row["file"] or "").strip(), manifest, i)
         try:
             label = int((row["label"] or "").strip())
-        except ValueError:
-            raise WdmtError(manifest, f"row {i}: label {row['label']!r} is not 0 or 1") from None
+        except ValueError as e:
+            raise WdmtError(manifest, f"row {i}: label {row['label']!r} is not 0 or 1") from e
         if label not in (0, 1):
             raise WdmtError(manifest, f"row {i}: label {label} is not 0 or 1")
         if "mask" in cols:

@@ -61,15 +61,15 @@ def _grades(csv_path: Path) -> dict[str, tuple[int, int]]:
             i_name = header.index("image name")
             i_dr = header.index("retinopathy grade")
             i_dme = header.index("risk of macular edema")
-        except ValueError:
-            raise WdmtError(csv_path, "expected columns 'Image name, Retinopathy grade, Risk of macular edema'") from None
+        except ValueError as e:
+            raise WdmtError(csv_path, "expected columns 'Image name, Retinopathy grade, Risk of macular edema'") from e
         for n, row in enumerate(reader, start=2):
             if not row or not row[i_name].strip():
                 continue
             try:
                 out[row[i_name].strip()] = (int(row[i_dr]), int(row[i_dme]))
-            except (ValueError, IndexError):
-                raise WdmtError(csv_path, f"row {n}: grades are not integers") from None
+            except (ValueError, IndexError) as e:
+                raise WdmtError(csv_path, f"row {n}: grades are not integers") from e
     return out
 
 

@@ -53,8 +53,7 @@ class DecaySkipUp(nn.Module):
     def close(self) -> None:
         """Inference form for alpha = 0: the block then sees ``[U, U]``, and conv(W, [U, U]) = conv(W_a + W_b, U), so
         the first conv takes U alone with its two weight halves summed. No blend, no concatenation, half the FLOPs of
-        that conv. Forward of 9 tiles of 256 (benchmarks/throughput.py machine): 1.74x faster in fp32 and 1.60x in bf16 at
-        width 16, 1.45x and 1.63x at width 64."""
+        that conv (its measured effect: docs/performance.md, Inference)."""
         conv = self.conv[0]
         c = conv.in_channels // 2
         new = nn.Conv2d(c, conv.out_channels, conv.kernel_size, padding=conv.padding, bias=conv.bias is not None)
