@@ -283,3 +283,55 @@ def test_overlapping_tiles_in_torch_and_onnx(run, tiny_synth, tmp_path):
     onnx_map, fov = det.anomaly_map(read_image(img))
     torch_rows = predict(run, [img], tmp_path / "t", progress=False, ev=ev)
     assert image_score(onnx_map, fov, ev) == pytest.approx(torch_rows[0]["score"], abs=1e-4)
+
+
+def test_a_models_own_image_score_reaches_metrics_and_predictions(tiny_synth, tmp_path):
+    """GANomaly's latent distance (not the map's top 1 %) is evaluated, thresholded on validation normals and
+    written per image: if any step dropped it, the recomputed values below would not match."""
+    from dataclasses import replace
+
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    from wdmt.pipeline import load_samples
+    from wdmt.preprocess import tile, to_tensor
+
+    run = tmp_path / "ganomaly"
+    train(tiny_synth, resolve_config("tiny", model="ganomaly", epochs=1), run, progress=False)
+    r = api.test(run, protocol="strict", progress=False, n_boot=10, pictures=0)
+    rows = list(csv.DictReader(open(run / "eval-test" / "predictions.csv")))
+    own = np.array([float(x["own_score"]) for x in rows])
+    labels = np.array([int(x["label"]) for x in rows])
+    assert not np.allclose(own, [float(x["score"]) for x in rows])  # a score of its own, not the map's
+    m = json.loads((run / "eval-test" / "metrics.json").read_text())
+    assert m["image_own"]["auroc"] == pytest.approx(roc_auc_score(labels, own), abs=1e-9)
+    assert "latent" in m["image_own"]["definition"] and r["image_own"]["protocol"] == "strict"
+    # the per-image value is GANomaly's own mean (z - z_hat)^2, highest over the image's tiles
+    rd = RunDir(run)
+    model, cfg = rd.load_model()
+    idx, _ = rd.dataset()
+    first = next(s for s in idx.split("test") if s.id == rows[0]["id"])
+    item = load_samples([first], cfg.preprocess, None, progress=False)[0]
+    with torch.no_grad():
+        tiles = model.predict(tile(to_tensor(item.prepared.image), cfg.preprocess.tiles))
+    assert float(rows[0]["own_score"]) == pytest.approx(float(tiles.score.max()), rel=1e-4)
+    # its strict threshold is the quantile rule over the validation normals' own scores
+    from wdmt.evaluate import infer
+
+    val = infer(model, load_samples(idx.split("val"), cfg.preprocess, None, progress=False), cfg)
+    own_ev = replace(cfg.eval, score="model")
+    expected = np.quantile([v.score(own_ev) for v in val], cfg.eval.image_quantile)
+    assert m["calibration"]["own_image_threshold"] == pytest.approx(expected, rel=1e-6)
+    assert float(rows[0]["own_threshold"]) == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("score", ["model", "gatingano"])
+def test_scores_that_need_the_torch_model_fail_loudly_without_it(score):
+    """The ONNX path carries only the map: these scores used to come back as a silent 0.0 for every image."""
+    import numpy as np
+
+    from wdmt.config import EvalConfig
+    from wdmt.scoring import image_score
+
+    with pytest.raises(WdmtError, match=score):
+        image_score(np.ones((8, 8), np.float32), np.ones((8, 8), bool), EvalConfig(score=score))

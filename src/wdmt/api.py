@@ -73,7 +73,7 @@ def calibrate_run(run: str | Path, ev: EvalConfig | None = None, which: str = "b
     ev = ev or cfg.eval
     cache = rd.calibrations()
     key = {"checkpoint": which, **asdict(ev)}
-    hit = next((entry for entry in cache if entry.get("key") == key), None)
+    hit = next((e for e in cache if e.get("key") == key and "own_image_threshold" in e), None)  # older: recompute
     if hit is not None:
         return hit
     model, _ = rd.load_model(which)  # only on a cache miss
@@ -124,20 +124,25 @@ def test(run: str | Path, data: str | Path | None = None, *, format: str = "auto
     infer_s = time.perf_counter() - t0
     pix = pixel_metrics(results, ev, cal["pixel_threshold"], n_boot=n_boot)
     img = image_metrics(results, ev, cal["image_threshold"], n_boot=n_boot)
+    own = image_metrics(results, replace(ev, score="model"), cal["own_image_threshold"], n_boot=n_boot)
     out = Path(out) if out else rd.eval_dir(split, which)
     out.mkdir(parents=True, exist_ok=True)
     report = {
         "protocol": protocol, "checkpoint": chosen, "split": split, "data": str(idx.root), "model": cfg.model,
-        "eval": asdict(ev), "calibration": {k: cal[k] for k in ("pixel_threshold", "image_threshold", "n_images", "rule")},
+        "eval": asdict(ev),
+        "calibration": {k: cal[k] for k in ("pixel_threshold", "image_threshold", "own_image_threshold", "n_images",
+                                            "rule")},
         "pixel": _headline(pix, protocol), "image": _headline(img, protocol),
+        "image_own": {**_headline(own, protocol), "definition": model.info.own_score},
         "pixel_auroc_by_fov": fov_variants(results, ev) if pix.get("n_images") else {},
         "seconds": {"inference": round(infer_s, 2)},
     }
     if epoch_rows:
         report["epoch_choice"] = _write_epoch_choice(rd, out, epoch_rows, chosen, cfg.model)
     write_json_atomic(out / "metrics.json", report)
-    thr = cal["image_threshold"] if protocol == "strict" else (img.get("paper") or {}).get("threshold")
-    write_predictions(out / "predictions.csv", results, ev, thr)
+    thr, own_thr = ((cal["image_threshold"], cal["own_image_threshold"]) if protocol == "strict" else
+                    ((img.get("paper") or {}).get("threshold"), (own.get("paper") or {}).get("threshold")))
+    write_predictions(out / "predictions.csv", results, ev, thr, own_thr)
     plot_roc(out / "roc.png", results, ev, f"{cfg.model} ({protocol} protocol)")
     if pictures:
         pthr = cal["pixel_threshold"] if protocol == "strict" else (pix.get("paper") or {}).get("threshold")

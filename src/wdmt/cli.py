@@ -98,6 +98,8 @@ def _cmd_test(a: argparse.Namespace) -> int:
             print("pixel AUROC by FOV handling: " + ", ".join(f"{k} {v:.3f}" for k, v in r["pixel_auroc_by_fov"].items()))
         if "auroc" in i:
             print(f"image ({r['protocol']}): AUROC {i['auroc']:.3f}  AP {i['ap']:.3f}  bal.acc {i['balanced_accuracy']:.3f}  F1 {i['f1']:.3f}")
+            o = r["image_own"]
+            print(f"image, the model's own score ({o['definition']}): AUROC {o['auroc']:.3f}  bal.acc {o['balanced_accuracy']:.3f}")
         if "epoch_choice" in r:
             print(f"epoch {r['epoch_choice']['epoch']} chosen by test pixel AUROC among {len(r['epoch_choice']['epochs'])} "
                   "kept epochs (the paper's rule; tuned on test data): see epochs.csv")
@@ -161,8 +163,9 @@ def _cmd_export(a: argparse.Namespace) -> int:
 def _cmd_models(a: argparse.Namespace) -> int:
     from wdmt.models import MODELS
 
-    rows = [{"name": n, "paper": e.info.paper, "input_size": e.info.input_size, "needs_hog": e.info.needs_hog,
-             "adversarial": e.info.adversarial, "description": e.info.description} for n, e in MODELS.items()]
+    from dataclasses import asdict
+
+    rows = [asdict(e.info) for e in MODELS.values()]
     if a.json:
         print(json.dumps(rows, indent=2))
     else:

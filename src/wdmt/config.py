@@ -27,8 +27,10 @@ class EvalConfig:
         fov: ``none`` (every pixel, as the paper), ``zero`` (map set to 0 outside the field of view, all pixels
             counted) or ``inside`` (only pixels inside the field of view are counted).
         smooth_sigma: Gaussian smoothing of the stitched map in pixels (0: none, as the paper).
-        score: image score: ``topk`` (mean of the top ``topk_fraction`` of the map), ``max`` or ``gatingano``
-            (sample std over tiles of the bottleneck distance, GatingAno).
+        score: image score: ``topk`` (mean of the top ``topk_fraction`` of the map), ``max``, ``gatingano``
+            (sample std over tiles of the bottleneck distance, GatingAno) or ``model`` (the method's own score as its
+            paper defines it, e.g. GANomaly's latent distance, per tile, and the highest tile's for the image; see
+            ``wdmt models``). ``wdmt test`` reports the ``model`` score beside whichever is chosen here.
         topk_fraction: share of map pixels averaged by ``topk``.
         pixel_quantile: strict protocol: the pixel threshold is this quantile of the validation normals' pixels.
         image_quantile: strict protocol: the image threshold is this quantile of the validation normals' scores.
@@ -41,7 +43,7 @@ class EvalConfig:
 
     fov: Literal["none", "zero", "inside"] = "none"
     smooth_sigma: float = 0.0
-    score: Literal["topk", "max", "gatingano"] = "topk"
+    score: Literal["topk", "max", "gatingano", "model"] = "topk"
     topk_fraction: float = 0.01
     pixel_quantile: float = 0.99
     image_quantile: float = 0.95

@@ -34,23 +34,27 @@ FOV_MODES = ("none", "zero", "inside")
 
 @dataclass
 class ImageResult:
-    """One photograph at S x S: raw residual map, reconstruction, HOG prediction, per-tile latent distances."""
+    """One photograph at S x S: raw residual map, reconstruction, HOG prediction, per-tile latent distances, and
+    the model's own per-tile scores (``ModelOutput.score``)."""
 
     item: PreparedSample
     raw_map: np.ndarray
     recon: np.ndarray
     hog: np.ndarray | None
     latent: np.ndarray | None
+    tile_scores: np.ndarray | None = None
 
     def map(self, ev: EvalConfig) -> np.ndarray:
-        """The evaluated map; memoised per EvalConfig, since pooling, AUPRO, scores and pictures all ask for it."""
+        """The evaluated map; memoised per post-processing (pooling, AUPRO, scores and pictures all ask for it, under
+        evaluation settings that differ only in how they score or threshold it)."""
         cache = self.__dict__.setdefault("_maps", {})
-        if ev not in cache:
-            cache[ev] = postprocess_map(self.raw_map, self.item.prepared.fov, ev)
-        return cache[ev]
+        key = (ev.fov, ev.smooth_sigma)  # all that postprocess_map reads
+        if key not in cache:
+            cache[key] = postprocess_map(self.raw_map, self.item.prepared.fov, ev)
+        return cache[key]
 
     def score(self, ev: EvalConfig) -> float:
-        return image_score(self.map(ev), self.item.prepared.fov, ev, self.latent)
+        return image_score(self.map(ev), self.item.prepared.fov, ev, self.latent, self.tile_scores)
 
 
 @torch.no_grad()
@@ -72,13 +76,14 @@ def infer(model: AnomalyModel, items: list[PreparedSample], cfg: TrainConfig, ev
     out = []
     for p in tqdm(items, desc="scoring", unit="img", disable=None if progress else True):
         x = cut(to_tensor(p.prepared.image), n_tiles)
-        recs, maps, hogs, lats = [], [], [], []
+        recs, maps, hogs, lats, scores = [], [], [], [], []
         for i in range(0, x.shape[0], batch_size):
             xb = x[i : i + batch_size].to(device).contiguous(memory_format=fmt)
             with arith():
                 o = model.predict(xb, with_latent=latent)
             recs.append(o.recon.float().cpu())
             maps.append(o.anomaly_map.float().cpu())
+            scores.append(o.score.detach().float().cpu())
             if o.hog is not None:
                 hogs.append(o.hog.float().cpu())
             if o.latent_distance is not None:
@@ -94,6 +99,7 @@ def infer(model: AnomalyModel, items: list[PreparedSample], cfg: TrainConfig, ev
             recon=rec[0] if rec.shape[0] == 1 else rec.transpose(1, 2, 0),
             hog=join(torch.cat(hogs), n_tiles).numpy() if hogs else None,
             latent=lat.numpy() if lat is not None else None,
+            tile_scores=torch.cat(scores).numpy(),
         ))
     return out
 
@@ -101,18 +107,21 @@ def infer(model: AnomalyModel, items: list[PreparedSample], cfg: TrainConfig, ev
 def calibrate(results: list[ImageResult], ev: EvalConfig) -> dict[str, Any]:
     """Strict-protocol thresholds from normal validation images: quantiles of their pixel and image scores."""
     if not results:
-        return {"pixel_threshold": None, "image_threshold": None, "n_images": 0, "eval": asdict(ev)}
+        return {"pixel_threshold": None, "image_threshold": None, "own_image_threshold": None, "n_images": 0,
+                "eval": asdict(ev)}
     pix = np.concatenate([
         (r.map(ev)[r.item.prepared.fov] if ev.fov == "inside" else r.map(ev).ravel()) for r in results
     ])
     scores = np.array([r.score(ev) for r in results])
+    own = np.array([r.score(replace(ev, score="model")) for r in results])
     return {
         "pixel_threshold": float(np.quantile(pix, ev.pixel_quantile)),
         "image_threshold": float(np.quantile(scores, ev.image_quantile)),
+        "own_image_threshold": float(np.quantile(own, ev.image_quantile)),
         "n_images": len(results),
         "eval": asdict(ev),
         "rule": f"pixel: quantile {ev.pixel_quantile} of validation-normal pixels; image: quantile {ev.image_quantile} "
-                "of validation-normal image scores",
+                "of validation-normal image scores (the map-based score and the model's own alike)",
     }
 
 
@@ -240,14 +249,20 @@ def fov_variants(results: list[ImageResult], ev: EvalConfig) -> dict[str, float]
     return out
 
 
-def write_predictions(path: Path, results: list[ImageResult], ev: EvalConfig, threshold: float | None) -> None:
+def write_predictions(path: Path, results: list[ImageResult], ev: EvalConfig, threshold: float | None,
+                      own_threshold: float | None = None) -> None:
+    """One row per image: the map-based score (``ev.score``) and the model's own, each with its decision."""
+    def cells(score: float, thr: float | None) -> tuple[str, Any, str]:
+        return f"{score:.6g}", "" if thr is None else int(score >= thr), "" if thr is None else f"{thr:.6g}"
+
     rows = []
+    own_ev = replace(ev, score="model")
     for r in results:
-        sc = r.score(ev)
-        rows.append({"id": r.item.sample.id, "label": r.item.sample.label, "score": f"{sc:.6g}",
-                     "decision": "" if threshold is None else int(sc >= threshold),
-                     "threshold": "" if threshold is None else f"{threshold:.6g}"})
-    write_csv_atomic(path, rows, ["id", "label", "score", "decision", "threshold"])
+        row: dict[str, Any] = {"id": r.item.sample.id, "label": r.item.sample.label}
+        row["score"], row["decision"], row["threshold"] = cells(r.score(ev), threshold)
+        row["own_score"], row["own_decision"], row["own_threshold"] = cells(r.score(own_ev), own_threshold)
+        rows.append(row)
+    write_csv_atomic(path, rows, list(rows[0]) if rows else ["id"])
 
 
 def plot_roc(path: Path, results: list[ImageResult], ev: EvalConfig, title: str) -> None:

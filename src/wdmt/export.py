@@ -48,6 +48,9 @@ def export_onnx(run: str | Path, out: str | Path, which: str = "best", check: bo
     model, cfg = RunDir(run).load_model(which)
     if not model.exportable:
         raise WdmtError(run, f"model {cfg.model} scores by optimisation at test time and cannot be exported to ONNX")
+    if cfg.eval.score in ("model", "gatingano"):
+        raise WdmtError(run, f"image score {cfg.eval.score!r} needs outputs the ONNX graph does not carry (it exports "
+                        "the map and the reconstruction); use topk or max in the run's eval config")
     cal = calibrate_run(run, cfg.eval, which)
     t = cfg.preprocess.tile_size
     example = torch.rand(2, cfg.preprocess.in_channels, t, t, generator=torch.Generator().manual_seed(0))

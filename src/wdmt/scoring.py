@@ -13,6 +13,7 @@ from scipy import ndimage
 
 from wdmt.atomic import atomic_path, read_csv, write_csv_atomic, write_text_atomic
 from wdmt.config import EvalConfig
+from wdmt.errors import WdmtError
 
 
 def postprocess_map(raw: np.ndarray, fov: np.ndarray, ev: EvalConfig) -> np.ndarray:
@@ -25,10 +26,21 @@ def postprocess_map(raw: np.ndarray, fov: np.ndarray, ev: EvalConfig) -> np.ndar
     return m
 
 
-def image_score(m: np.ndarray, fov: np.ndarray, ev: EvalConfig, latent: np.ndarray | None = None) -> float:
-    """``topk``: mean of the top fraction of the map; ``max``; ``gatingano``: std (ddof 1) of per-tile latent distances."""
+def image_score(m: np.ndarray, fov: np.ndarray, ev: EvalConfig, latent: np.ndarray | None = None,
+                own: np.ndarray | None = None) -> float:
+    """``topk``: mean of the top fraction of the map; ``max``; ``gatingano``: std (ddof 1) of per-tile latent
+    distances; ``model``: the highest of the model's own per-tile scores. The last two need what only the torch
+    model reports (``latent``, ``own``): asked for without it, they are an error, never a silent constant."""
     if ev.score == "gatingano":
-        return float(np.std(latent, ddof=1)) if latent is not None and latent.size > 1 else 0.0
+        if latent is None or latent.size < 2:
+            raise WdmtError(None, "image score 'gatingano' needs per-tile latent distances, which this model or "
+                            "engine does not report (WDMT-Net under torch does)")
+        return float(np.std(latent, ddof=1))
+    if ev.score == "model":
+        if own is None or own.size == 0:
+            raise WdmtError(None, "image score 'model' needs the model's own per-tile scores, which only the torch "
+                            "model reports (not an exported ONNX graph)")
+        return float(own.max())
     vals = m[fov] if ev.fov == "inside" else m.ravel()
     if ev.score == "max":
         return float(vals.max())

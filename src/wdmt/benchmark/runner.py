@@ -45,6 +45,8 @@ class RunResult:
     auc_fov_inside: float | None = None
     image_auc: float | None = None
     image_acc_strict: float | None = None
+    image_auc_own: float | None = None  # the model's own image score (ModelOutput.score), highest tile
+    image_acc_own_strict: float | None = None
     error_contrast: float | None = None
     auc_overlap: float | None = None
     auc_overlap_fov_zero: float | None = None
@@ -118,6 +120,8 @@ def read_result(rd: RunDir, s: Setting, seed: int) -> RunResult:
         auc_lo=lo, auc_hi=hi, ap=sp.get("ap"), aupro=sp.get("aupro"), dice_strict=sp.get("f1"),
         acc_strict=sp.get("balanced_accuracy"), auc_fov_zero=by_fov.get("zero"), auc_fov_inside=by_fov.get("inside"),
         image_auc=si.get("auroc"), image_acc_strict=si.get("balanced_accuracy"),
+        image_auc_own=strict.get("image_own", {}).get("auroc"),
+        image_acc_own_strict=strict.get("image_own", {}).get("balanced_accuracy"),
         error_contrast=pp.get("error", {}).get("contrast"), auc_overlap=overlap["pixel"].get("auroc"),
         auc_overlap_fov_zero=overlap_fov.get("zero"), train_min=round(training_minutes(rd.log()), 2),
         epoch=rd.kept_epoch(), epoch_paper_choice=chosen.get("epoch_choice", {}).get("epoch"),

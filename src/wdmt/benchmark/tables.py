@@ -53,6 +53,10 @@ COLUMNS: dict[str, tuple[str, Cell]] = {
                    _mean("acc_strict")),
     "strict Dice": ("Dice at the strict threshold", _mean("dice_strict")),
     "image AUC": ("image-level AUROC of the map-based image score", _mean("image_auc")),
+    "image AUC, own score": ("image-level AUROC of the method's own score (GANomaly's latent distance, f-AnoGAN's "
+                             "izi_f, ...: 'wdmt models' lists each), the highest tile's per image", _mean("image_auc_own")),
+    "image strict ACC, own score": ("balanced image accuracy of the own score at its strict threshold, a quantile of "
+                                    "the validation normals' own scores", _mean("image_acc_own_strict")),
     "lesion/normal error": ("mean map on lesion pixels over the mean on lesion-free pixels inside the field of view "
                             "(near 1: the model reproduces lesions)", _mean("error_contrast")),
     "train min": ("median epoch time x epochs (robust to epochs slowed by other work on the machine)",

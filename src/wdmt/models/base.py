@@ -31,6 +31,7 @@ class ModelInfo:
     needs_hog: bool = False
     adversarial: bool = False
     description: str = ""
+    own_score: str = "mean of the top 1 % of the tile's residual map"  # what ModelOutput.score is, for reports
 
 
 @dataclass
