@@ -335,3 +335,31 @@ def test_scores_that_need_the_torch_model_fail_loudly_without_it(score):
 
     with pytest.raises(WdmtError, match=score):
         image_score(np.ones((8, 8), np.float32), np.ones((8, 8), bool), EvalConfig(score=score))
+
+
+@pytest.mark.parametrize("name", ["ganomaly", "anogan", "sparse-gan", "f-anogan"])
+def test_adversarial_models_keep_their_own_rate_unless_lr_is_asked(name, tmp_path):
+    """--lr and weight_decay used to be ignored by these models (their optimisers read class attributes)."""
+    own = {"f-anogan": 1e-4}.get(name, 2e-4)
+    cfg = resolve_config("cpu", model=name)
+    assert (cfg.lr, cfg.weight_decay) == (own, 0.0)  # the preset's 1e-3 is a default they do not take
+    assert resolve_config("cpu", model=name, lr=3e-5).lr == 3e-5
+    f = tmp_path / "c.yaml"
+    f.write_text("weight_decay: 0.01\n")
+    asked = resolve_config("cpu", f, model=name)
+    assert (asked.lr, asked.weight_decay) == (own, 0.01)
+    from wdmt.models import build_from_config
+
+    opts = build_from_config(asked).configure_optimizers(asked.lr, asked.weight_decay)
+    assert [g["weight_decay"] for o in opts for g in o.param_groups] == [0.01] * len(opts)
+    rates = [g["lr"] for o in opts for g in o.param_groups]
+    assert rates == ([own, own, own / 2] if name == "f-anogan" else [own, own])  # f-AnoGAN: encoder at half
+
+
+def test_cli_lr_reaches_a_gans_optimisers(tiny_synth, tmp_path):
+    out = tmp_path / "g"
+    assert main(["train", "--data", str(tiny_synth), "--model", "ganomaly", "--preset", "tiny", "--lr", "3e-5",
+                 "--out", str(out), "--quiet"]) == 0
+    assert json.loads((out / "config.json").read_text())["lr"] == 3e-5
+    st = load_checkpoint(out / "checkpoints" / "last.pt")
+    assert [o["param_groups"][0]["initial_lr"] for o in st["optimizers"]] == [3e-5, 3e-5]

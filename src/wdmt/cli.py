@@ -171,8 +171,9 @@ def _cmd_models(a: argparse.Namespace) -> int:
     else:
         for r in rows:
             size = r["input_size"] or "any"
+            lr = f"lr={r['lr']:g} (own) " if r["lr"] is not None else ""
             print(f"{r['name']:12s} hog={'yes' if r['needs_hog'] else 'no ':3s} adversarial={'yes' if r['adversarial'] else 'no ':3s} "
-                  f"input={size!s:4s} {r['description']}")
+                  f"input={size!s:4s} {lr}{r['description']}")
     return 0
 
 

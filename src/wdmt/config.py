@@ -175,34 +175,47 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise WdmtError(path, "config file not found") from e
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise WdmtError(path, f"not valid YAML: {str(e).splitlines()[0]}") from e
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise WdmtError(path, "config must be a mapping of keys to values")
+    return loaded
+
+
 def resolve_config(preset: str = "cpu", file: str | Path | None = None, **overrides: Any) -> TrainConfig:
-    """Defaults, then the preset, then a YAML/JSON file, then command-line overrides."""
+    """Defaults, then the preset, then a YAML/JSON file, then command-line overrides (None: not given).
+
+    What a user asks for (the file and the overrides) applies to every model; what a preset sets is a default that
+    gives way to a model's own needs: model options the model does not have are dropped, and a model with a learning
+    rate of its own (``ModelInfo.lr``, the GANs) keeps it, with weight decay 0, unless lr or weight_decay are asked."""
     if preset not in PRESETS:
         raise WdmtError(None, f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
     data = _merge(to_dict(TrainConfig()), PRESETS[preset])
+    asked: dict[str, Any] = {}
     if file is not None:
         path = Path(file)
+        asked = _read_file(path)
         try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as e:
-            raise WdmtError(path, "config file not found") from e
-        except (yaml.YAMLError, UnicodeDecodeError) as e:
-            raise WdmtError(path, f"not valid YAML: {str(e).splitlines()[0]}") from e
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise WdmtError(path, "config must be a mapping of keys to values")
-        try:
-            data = _merge(data, loaded)
+            data = _merge(data, asked)
             from_dict(TrainConfig, data)
         except WdmtError as e:
             raise WdmtError(path, e.reason) from e
-    data = _merge(data, {k: v for k, v in overrides.items() if v is not None})
-    data["model_options"] = _applicable(data, PRESETS[preset].get("model_options", {}), file, overrides)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    data = _merge(data, given)
+    asked = _merge(asked, given)
+    data["model_options"] = _applicable(data, PRESETS[preset].get("model_options", {}), asked.get("model_options"))
+    data.update(_model_rates(data.get("model", ""), asked))
     return from_dict(TrainConfig, data)
 
 
-def _applicable(data: dict[str, Any], preset_opts: dict[str, Any], file: Any, overrides: dict[str, Any]) -> dict[str, Any]:
+def _applicable(data: dict[str, Any], preset_opts: dict[str, Any], asked: Any) -> dict[str, Any]:
     """Preset model options are defaults for the models that have them (delta means nothing to MemAE); options a
     user asked for stay, so a wrong one is still an error."""
     from wdmt.models import MODELS
@@ -211,13 +224,19 @@ def _applicable(data: dict[str, Any], preset_opts: dict[str, Any], file: Any, ov
     if entry is None:
         return data["model_options"]
     fields = set(entry.config_cls.__dataclass_fields__)
-    asked = set((overrides.get("model_options") or {}))
-    if file is not None:
-        try:
-            asked |= set((yaml.safe_load(Path(file).read_text(encoding="utf-8")) or {}).get("model_options") or {})
-        except (OSError, yaml.YAMLError, AttributeError):
-            pass
+    asked = set(asked) if isinstance(asked, dict) else set()
     return {k: v for k, v in data["model_options"].items() if k in fields or k in asked or k not in preset_opts}
+
+
+def _model_rates(model: str, asked: dict[str, Any]) -> dict[str, Any]:
+    """The learning rate and weight decay of a model that has its own (see :func:`resolve_config`)."""
+    from wdmt.models import MODELS
+
+    entry = MODELS.get(model)
+    if entry is None or entry.info.lr is None:
+        return {}
+    own = {"lr": entry.info.lr, "weight_decay": 0.0}
+    return {k: v for k, v in own.items() if k not in asked}
 
 
 def literal_choices(cls: type, name: str) -> list[str]:

@@ -32,6 +32,10 @@ class ModelInfo:
     adversarial: bool = False
     description: str = ""
     own_score: str = "mean of the top 1 % of the tile's residual map"  # what ModelOutput.score is, for reports
+    # The method's own learning rate, which a preset's lr does not override (GANs are unstable at the cpu preset's
+    # 1e-3); with it, weight decay defaults to 0 as in those methods' code. An lr or weight_decay the user gives
+    # (--lr, a config file) applies to every model alike. None: the preset's lr and weight decay apply.
+    lr: float | None = None
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """What the adversarial baselines share: DCGAN encoders/decoders, weight init, [-1, 1] scaling, two optimisers.
 
 GANs do their own step (``training_step``): the generator is updated, then the discriminator, each with its own
-Adam (lr 2e-4, betas (0.5, 0.999) as DCGAN), so the shared loop stays free of GAN branches. ``loss`` returns the
+Adam (betas (0.5, 0.999) as DCGAN, at the run's ``lr``: DCGAN's 2e-4 unless ``--lr`` asks otherwise, see
+:func:`wdmt.config.resolve_config`), so the shared loop stays free of GAN branches. ``loss`` returns the
 generator and discriminator losses summed over one graph (the discriminator sees detached fakes), which is what the
 gradient tests check: every parameter of both networks learns from it.
 """
@@ -83,7 +84,6 @@ def from_pm1(x: torch.Tensor) -> torch.Tensor:
 class AdversarialModel(ReconstructionModel):
     """A reconstruction model with a generator part (``generator_parameters``) and a discriminator (``disc``)."""
 
-    lr: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
     disc: nn.Module
 
@@ -92,9 +92,9 @@ class AdversarialModel(ReconstructionModel):
         return [p for p in self.parameters() if id(p) not in disc]
 
     def configure_optimizers(self, lr: float, weight_decay: float) -> list[torch.optim.Optimizer]:
-        """The model's own GAN learning rate wins over the preset's (GANs are unstable at 1e-3)."""
-        return [torch.optim.Adam(self.generator_parameters(), lr=self.lr, betas=self.betas),
-                torch.optim.Adam(self.disc.parameters(), lr=self.lr, betas=self.betas)]
+        """Generator and discriminator at the same rate and weight decay."""
+        return [torch.optim.Adam(self.generator_parameters(), lr=lr, betas=self.betas, weight_decay=weight_decay),
+                torch.optim.Adam(self.disc.parameters(), lr=lr, betas=self.betas, weight_decay=weight_decay)]
 
     def generator_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float], Any]:
         raise NotImplementedError

@@ -30,7 +30,6 @@ class AnoGANConfig:
     lam: float = 0.1
     latent_steps: int = 500
     latent_lr: float = 0.05
-    lr: float = 2e-4
 
 
 class AnoGAN(AdversarialModel):
@@ -39,7 +38,6 @@ class AnoGAN(AdversarialModel):
         super().__init__()
         self.cfg = cfg
         self.native = cfg.native
-        self.lr = cfg.lr
         self.generator = DCGANDecoder(cfg.native, cfg.nz, cfg.in_channels, cfg.width)
         enc = DCGANEncoder(cfg.native, 1, cfg.in_channels, cfg.width)
         self.disc = nn.ModuleDict({"features": enc.features, "head": nn.Sequential(enc.final, nn.Sigmoid())})

@@ -32,8 +32,7 @@ class FAnoGANConfig:
     n_critic: int = 5
     kappa: float = 1.0
     gan_fraction: float = 0.6
-    lr: float = 1e-4
-    encoder_lr: float = 5e-5
+    encoder_lr_ratio: float = 0.5  # the encoder's rate over the run's lr (official: 5e-5 against 1e-4)
 
 
 class UpBlock(nn.Module):
@@ -125,10 +124,11 @@ class FAnoGAN(ReconstructionModel):
         return int(self.stage) == 2  # before the encoder trains, reconstructions mean nothing
 
     def configure_optimizers(self, lr: float, weight_decay: float) -> list[torch.optim.Optimizer]:
-        c = self.cfg
-        return [torch.optim.Adam(self.generator.parameters(), lr=c.lr, betas=(0.0, 0.9)),
-                torch.optim.Adam(self.critic.parameters(), lr=c.lr, betas=(0.0, 0.9)),
-                torch.optim.RMSprop(self.encoder.parameters(), lr=c.encoder_lr)]
+        """Generator and critic at ``lr`` (official 1e-4), the encoder at ``encoder_lr_ratio`` x ``lr``."""
+        wd, enc = weight_decay, lr * self.cfg.encoder_lr_ratio
+        return [torch.optim.Adam(self.generator.parameters(), lr=lr, betas=(0.0, 0.9), weight_decay=wd),
+                torch.optim.Adam(self.critic.parameters(), lr=lr, betas=(0.0, 0.9), weight_decay=wd),
+                torch.optim.RMSprop(self.encoder.parameters(), lr=enc, weight_decay=wd)]
 
     # --- losses -----------------------------------------------------------------------------------------------
     def _critic_loss(self, real: torch.Tensor) -> torch.Tensor:

@@ -30,7 +30,6 @@ class GanomalyConfig:
     w_adv: float = 1.0
     w_con: float = 50.0
     w_enc: float = 1.0
-    lr: float = 2e-4
 
 
 class Discriminator(nn.Module):
@@ -50,7 +49,6 @@ class Ganomaly(AdversarialModel):
         super().__init__()
         self.cfg = cfg
         self.native = cfg.native
-        self.lr = cfg.lr
         self.encoder1 = DCGANEncoder(cfg.native, cfg.nz, cfg.in_channels, cfg.width)
         self.decoder = DCGANDecoder(cfg.native, cfg.nz, cfg.in_channels, cfg.width)
         self.encoder2 = DCGANEncoder(cfg.native, cfg.nz, cfg.in_channels, cfg.width)

@@ -35,7 +35,6 @@ class SparseGANConfig:
     w_lat: float = 1.0
     w_sparse: float = 0.1
     map: str = "residual"
-    lr: float = 2e-4
 
 
 class SparseGAN(AdversarialModel):
@@ -45,7 +44,6 @@ class SparseGAN(AdversarialModel):
             raise ValueError("map must be residual or aam")
         self.cfg = cfg
         self.native = cfg.native
-        self.lr = cfg.lr
         e1 = DCGANEncoder(cfg.native, 1, cfg.in_channels, cfg.width)
         c = e1.out_channels
         self.encoder = e1.features
