@@ -26,6 +26,7 @@ def test_decay_rates_follow_the_training_length():
     assert [x.options["delta"] for x in suite_settings("decay", preset="cpu", epochs=20)["decay"]][3] == 0.5
 
 
+@pytest.mark.slow
 def test_benchmark_resumes_without_redoing_runs(tiny_synth, tmp_path, monkeypatch):
     out = tmp_path / "bench"
     real_train = api_mod.train
@@ -61,6 +62,7 @@ def test_benchmark_resumes_without_redoing_runs(tiny_synth, tmp_path, monkeypatc
     assert r["report"].endswith("report-ablation.html")
 
 
+@pytest.mark.slow
 def test_decay_suite_reuses_the_default_wdmt_run(tiny_synth, tmp_path):
     out = tmp_path / "b"
     assert main(["benchmark", "--suite", "ablation", "--data", str(tiny_synth), "--preset", "tiny", "--models", "wdmt",
@@ -79,6 +81,7 @@ def test_decay_suite_reuses_the_default_wdmt_run(tiny_synth, tmp_path):
     assert names == ["wdmt_delta0.025-s5", "wdmt_delta0.05-s5", "wdmt_delta0.125-s5", "wdmt-s5", "wdmt_delta0.5-s5"]
 
 
+@pytest.mark.slow
 def test_a_finished_run_with_another_config_is_refused(tiny_synth, tmp_path):
     out = tmp_path / "b"
     benchmark("ablation", tiny_synth, out, preset="tiny", models=["ae"], progress=False, maps=False)
@@ -88,6 +91,7 @@ def test_a_finished_run_with_another_config_is_refused(tiny_synth, tmp_path):
         benchmark("ablation", tiny_synth, out, preset="tiny", models=["ae"], progress=False, maps=False, epochs=2)
 
 
+@pytest.mark.slow
 def test_kept_epochs_add_the_papers_epoch_choice_beside_ours(tiny_synth, tmp_path):
     out = tmp_path / "b"
     benchmark("ablation", tiny_synth, out, preset="tiny", models=["ae"], progress=False, maps=False, epochs=2)

@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_throughput_quick_prints_every_figure():
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "throughput.py"), "--quick", "--json"],
                        capture_output=True, text=True, timeout=600, check=True)
@@ -22,6 +25,7 @@ def test_throughput_quick_prints_every_figure():
     assert res["metrics_16m_s"] > 0
 
 
+@pytest.mark.slow
 def test_train_profile_accounts_for_the_whole_step():
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "train_profile.py"), "--preset", "cpu", "--steps", "1",
                         "--json"], capture_output=True, text=True, timeout=600, check=True)

@@ -23,6 +23,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
                           env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_is_bitwise_identical(tiny_synth, tmp_path):
     args = ["train", "--data", str(tiny_synth), "--model", "wdmt-nohog", "--preset", "tiny", "--epochs", "6", "--quiet"]
     ref = _cli(*args, "--out", str(tmp_path / "ref"))

@@ -68,15 +68,28 @@ def test_alpha_one_pins_the_official_gradient_flow():
     assert learns == {"inc", "up4", "outc"}
 
 
-def test_alpha_zero_is_an_autoencoder():
-    """At alpha = 0 the output does not depend on the encoder skips: changing a skip feature changes nothing."""
-    model = create_model("ae", width=4).eval()
+@pytest.mark.parametrize("name", ["wdmt", "ae", "unet"])
+def test_alpha_zero_cuts_the_skips(name):
+    """At alpha = 0 the output does not depend on what the encoder sends over the skips: replacing every skip
+    feature with noise changes nothing. With the skips partly open it changes the output (else the test could not
+    fail), and at each model's own alpha the skips matter exactly when that alpha is above 0."""
+    model = create_model(name, width=4).eval()
     x = torch.rand(1, 1, SIZE, SIZE)
-    _, y = model(x)
-    _, y1 = model(x, alpha=0.0)
-    assert torch.equal(y, y1)
-    _, y2 = model(x, alpha=0.3)
-    assert not torch.allclose(y, y2)
+    ups = [model.up1, model.up2, model.up3, model.up4]
+
+    def output(alpha, scramble):
+        hooks = [up.register_forward_pre_hook(lambda _m, args: (args[0], torch.randn_like(args[1]), *args[2:]))
+                 for up in ups] if scramble else []
+        try:
+            return model(x, alpha=alpha)[1]
+        finally:
+            for h in hooks:
+                h.remove()
+
+    assert torch.equal(output(0.0, False), output(0.0, True))
+    assert not torch.allclose(output(0.3, False), output(0.3, True))
+    own = float(model.alpha)
+    assert torch.equal(output(own, False), output(own, True)) == (own == 0.0)
 
 
 def test_alpha_schedule():
