@@ -66,7 +66,9 @@ def train(data: str | Path, cfg: TrainConfig, out: str | Path, *, format: str = 
     return summary
 
 
-def calibrate_run(run: str | Path, ev: EvalConfig | None = None, which: str = "best", progress: bool = False) -> dict[str, Any]:
+def calibrate_run(
+    run: str | Path, ev: EvalConfig | None = None, which: str = "best", progress: bool = False
+) -> dict[str, Any]:
     """Strict thresholds for every FOV mode from the run's validation normals; cached in calibration.json."""
     rd = RunDir(run)
     cfg = rd.config()
@@ -80,8 +82,10 @@ def calibrate_run(run: str | Path, ev: EvalConfig | None = None, which: str = "b
     idx, _ = rd.dataset()
     val = load_samples(idx.split("val"), cfg.preprocess, None, progress=False)
     results = infer(model, val, cfg, ev, progress=progress)
-    new = [{"key": {"checkpoint": which, **asdict(replace(ev, fov=mode))}, **calibrate(results, replace(ev, fov=mode))}
-           for mode in FOV_MODES]
+    new = [
+        {"key": {"checkpoint": which, **asdict(replace(ev, fov=mode))}, **calibrate(results, replace(ev, fov=mode))}
+        for mode in FOV_MODES
+    ]
     cache = [c for c in cache if c.get("key") not in [n["key"] for n in new]] + new
     rd.write_json("calibration.json", cache)
     return next(n for n in new if n["key"] == key)
@@ -101,9 +105,20 @@ def _test_samples(rd: RunDir, data: str | Path | None, format: str, split: str) 
     return idx, samples
 
 
-def test(run: str | Path, data: str | Path | None = None, *, format: str = "auto", split: str = "test",
-         protocol: str = "paper", ev: EvalConfig | None = None, out: str | Path | None = None, which: str = "best",
-         pictures: int = 4, progress: bool = True, n_boot: int = 1000) -> dict[str, Any]:
+def test(
+    run: str | Path,
+    data: str | Path | None = None,
+    *,
+    format: str = "auto",
+    split: str = "test",
+    protocol: str = "paper",
+    ev: EvalConfig | None = None,
+    out: str | Path | None = None,
+    which: str = "best",
+    pictures: int = 4,
+    progress: bool = True,
+    n_boot: int = 1000,
+) -> dict[str, Any]:
     """Evaluate a run on the test split of its own data (or every image of another dataset with split='all')."""
     if protocol not in ("paper", "strict"):
         raise WdmtError(None, f"protocol must be paper or strict, not {protocol!r}")
@@ -122,9 +137,7 @@ def test(run: str | Path, data: str | Path | None = None, *, format: str = "auto
     cal = calibrate_run(rd.root, ev, chosen)
     results = infer(to_device(model, device, cfg.channels_last), items, cfg, ev, device, progress)
     infer_s = time.perf_counter() - t0
-    pix = pixel_metrics(results, ev, cal["pixel_threshold"], n_boot=n_boot)
-    img = image_metrics(results, ev, cal["image_threshold"], n_boot=n_boot)
-    own = image_metrics(results, replace(ev, score="model"), cal["own_image_threshold"], n_boot=n_boot)
+    blocks = _metric_blocks(results, ev, cal, n_boot)
     out = Path(out) if out else rd.eval_dir(split, which)
     out.mkdir(parents=True, exist_ok=True)
     report = {
@@ -132,23 +145,38 @@ def test(run: str | Path, data: str | Path | None = None, *, format: str = "auto
         "eval": asdict(ev),
         "calibration": {k: cal[k] for k in ("pixel_threshold", "image_threshold", "own_image_threshold", "n_images",
                                             "rule")},
-        "pixel": _headline(pix, protocol), "image": _headline(img, protocol),
-        "image_own": {**_headline(own, protocol), "definition": model.info.own_score},
-        "pixel_auroc_by_fov": fov_variants(results, ev) if pix.get("n_images") else {},
+        "pixel": _headline(blocks["pixel"], protocol), "image": _headline(blocks["image"], protocol),
+        "image_own": {**_headline(blocks["own"], protocol), "definition": model.info.own_score},
+        "pixel_auroc_by_fov": fov_variants(results, ev) if blocks["pixel"].get("n_images") else {},
         "seconds": {"inference": round(infer_s, 2)},
     }
     if epoch_rows:
         report["epoch_choice"] = _write_epoch_choice(rd, out, epoch_rows, chosen, cfg.model)
     write_json_atomic(out / "metrics.json", report)
-    thr, own_thr = ((cal["image_threshold"], cal["own_image_threshold"]) if protocol == "strict" else
-                    ((img.get("paper") or {}).get("threshold"), (own.get("paper") or {}).get("threshold")))
-    write_predictions(out / "predictions.csv", results, ev, thr, own_thr)
-    plot_roc(out / "roc.png", results, ev, f"{cfg.model} ({protocol} protocol)")
-    if pictures:
-        pthr = cal["pixel_threshold"] if protocol == "strict" else (pix.get("paper") or {}).get("threshold")
-        _pictures(out / "pictures", results, ev, pictures, pthr)
+    _write_test_outputs(out, results, ev, cal, blocks, protocol, cfg.model, pictures)
     report["out"] = str(out)
     return report
+
+
+def _metric_blocks(results: list[ImageResult], ev: EvalConfig, cal: dict[str, Any], n_boot: int) -> dict[str, Any]:
+    """Pixel metrics, image metrics of the map-based score and of the model's own score, both protocols each."""
+    return {"pixel": pixel_metrics(results, ev, cal["pixel_threshold"], n_boot=n_boot),
+            "image": image_metrics(results, ev, cal["image_threshold"], n_boot=n_boot),
+            "own": image_metrics(results, replace(ev, score="model"), cal["own_image_threshold"], n_boot=n_boot)}
+
+
+def _write_test_outputs(out: Path, results: list[ImageResult], ev: EvalConfig, cal: dict[str, Any],
+                        blocks: dict[str, Any], protocol: str, model: str, pictures: int) -> None:
+    """predictions.csv, roc.png and the picture grids, each at the protocol's thresholds."""
+
+    def threshold(block: str, strict_key: str) -> float | None:
+        return cal[strict_key] if protocol == "strict" else (blocks[block].get("paper") or {}).get("threshold")
+
+    write_predictions(out / "predictions.csv", results, ev, threshold("image", "image_threshold"),
+                      threshold("own", "own_image_threshold"))
+    plot_roc(out / "roc.png", results, ev, f"{model} ({protocol} protocol)")
+    if pictures:
+        _pictures(out / "pictures", results, ev, pictures, threshold("pixel", "pixel_threshold"))
 
 
 def _write_epoch_choice(rd: RunDir, out: Path, rows: list[dict[str, Any]], chosen: str, model: str) -> dict[str, Any]:
@@ -168,15 +196,23 @@ def _pictures(folder: Path, results: list[ImageResult], ev: EvalConfig, n: int, 
         picture(folder / f"{r.item.sample.id}.png", r, ev, vmax, threshold)
 
 
-def choose_epoch_on_test(rd: RunDir, items: list[PreparedSample], cfg: TrainConfig, ev: EvalConfig,
-                         device: torch.device, progress: bool = False) -> tuple[str, list[dict[str, Any]]]:
+def choose_epoch_on_test(
+    rd: RunDir,
+    items: list[PreparedSample],
+    cfg: TrainConfig,
+    ev: EvalConfig,
+    device: torch.device,
+    progress: bool = False,
+) -> tuple[str, list[dict[str, Any]]]:
     """The paper's epoch choice, offered so its numbers can be reproduced and set beside ours: every kept epoch
     scores the annotated test images, and the one with the highest pixel AUROC wins (the earliest on a tie).
     Returns the checkpoint name and one row per epoch with the log's alpha and validation error, so the report
     shows what validation data alone would have chosen."""
     epochs = rd.kept_epochs()
     if not epochs:
-        raise WdmtError(rd.root, "no kept epochs for --checkpoint paper; train with --keep-epochs 1 (or K) to keep them")
+        raise WdmtError(
+            rd.root, "no kept epochs for --checkpoint paper; train with --keep-epochs 1 (or K) to keep them"
+        )
     annotated = [it for it in items if it.sample.label == 1 and it.prepared.lesion is not None]
     if not annotated:
         raise WdmtError(rd.root, "--checkpoint paper needs abnormal test images with lesion masks")
@@ -186,14 +222,27 @@ def choose_epoch_on_test(rd: RunDir, items: list[PreparedSample], cfg: TrainConf
         model, _ = rd.load_model(f"epoch-{e:03d}")
         res = infer(to_device(model, device, cfg.channels_last), annotated, cfg, ev, device)
         pix = pixel_metrics(res, ev, None, n_boot=0)
-        rows.append({"epoch": e, "test_pixel_auroc": pix["auroc"], "test_aupro": pix["aupro"],
-                     **log.get(e, {"alpha": None, "val_error": None})})
+        rows.append(
+            {
+                "epoch": e,
+                "test_pixel_auroc": pix["auroc"],
+                "test_aupro": pix["aupro"],
+                **log.get(e, {"alpha": None, "val_error": None}),
+            }
+        )
     best = max(rows, key=lambda r: (r["test_pixel_auroc"], -r["epoch"]))
     return f"epoch-{best['epoch']:03d}", rows
 
 
-def predict(run: str | Path, images: list[str | Path], out: str | Path, *, which: str = "best",
-            progress: bool = True, ev: EvalConfig | None = None) -> list[dict[str, Any]]:
+def predict(
+    run: str | Path,
+    images: list[str | Path],
+    out: str | Path,
+    *,
+    which: str = "best",
+    progress: bool = True,
+    ev: EvalConfig | None = None,
+) -> list[dict[str, Any]]:
     """Score any fundus photographs: score, decision at the run's strict threshold, heat-map overlay, JSON/CSV rows."""
     from wdmt.datasets import Sample
     from wdmt.io import read_image

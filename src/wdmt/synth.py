@@ -16,6 +16,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -128,17 +129,47 @@ def _grow_vessels(draw: ImageDraw.ImageDraw, rng: np.random.Generator, x: float,
             next_branch = travelled + rng.uniform(0.18, 0.4) * length
 
 
+@dataclass
+class _Eye:
+    """Where things are in one synthetic photograph (pixels): the eye, the optic disc and the macula."""
+
+    size: int
+    s: float  # lengths are tuned at 768 px and scaled by this
+    cx: float
+    cy: float
+    R: float
+    side: int = 1  # -1: disc on the left, macula to its right
+    rd: float = 0.0
+    dcx: float = 0.0
+    dcy: float = 0.0
+    mcx: float = 0.0
+    mcy: float = 0.0
+
+
 def render(size: int, rng: np.random.Generator, abnormal: bool) -> Fundus:
     """Render one fundus photograph of ``size`` x ``size`` pixels."""
     s = size / 768.0  # all lengths below are tuned at 768 px
     cx, cy = size / 2 + rng.normal(0, 6 * s), size / 2 + rng.normal(0, 6 * s)
     R = size * rng.uniform(0.45, 0.53)  # above 0.5 the frame clips the disc top and bottom, as in IDRiD
+    eye = _Eye(size, s, cx, cy, R)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     dist = np.sqrt((xx - cx) ** 2 + (yy - cy) ** 2)
     fov = dist <= R
     fov_alpha = np.clip(R - dist + 0.5, 0, 1)
+    rgb, base, bright = _retina(eye, rng, xx, yy, dist)
+    canvas = _disc_and_macula(eye, rng, rgb, base, bright, xx, yy)
+    _vessels(eye, rng, canvas)
+    lesions: dict[str, np.ndarray] = {}
+    if abnormal:
+        lesions = _Lesions(canvas, rng, eye).paint_all()
+    return Fundus(image=_camera(canvas.rgb * fov_alpha[..., None], rng, s), fov=fov,
+                  lesions={k: m & fov for k, m in lesions.items() if (m & fov).any()})
 
-    # retina: per-image colour, vignetting, an illumination gradient, choroidal texture
+
+def _retina(eye: _Eye, rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray,
+            dist: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Per-image colour, vignetting, an illumination gradient, choroidal texture."""
+    size, s, cx, cy, R = eye.size, eye.s, eye.cx, eye.cy, eye.R
     bright = rng.uniform(0.55, 0.95)
     base = np.array([rng.uniform(0.78, 0.98), rng.uniform(0.30, 0.52), rng.uniform(0.04, 0.16)], np.float32) * bright
     vign = 1 - rng.uniform(0.3, 0.6) * (dist / R) ** 2
@@ -149,12 +180,18 @@ def render(size: int, rng: np.random.Generator, abnormal: bool) -> Fundus:
     grain = 0.015 * _smooth_noise(rng, size, max(8, size // 3))
     lum = (vign * grad * low)[..., None]
     rgb = base * lum * (1 + chor[..., None] * np.array([0.6, 1.0, 1.0], np.float32) + grain[..., None])
+    return rgb, base, bright
 
-    # optic disc left or right, macula about 2.5 disc diameters temporal
-    side = rng.choice((-1, 1))  # -1: disc on the left, macula to its right
+
+def _disc_and_macula(eye: _Eye, rng: np.random.Generator, rgb: np.ndarray, base: np.ndarray, bright: float,
+                     xx: np.ndarray, yy: np.ndarray) -> _Canvas:
+    """Optic disc left or right, the macula about 2.5 disc diameters temporal; fills in ``eye``'s positions."""
+    s, R = eye.s, eye.R
+    side = rng.choice((-1, 1))
     rd = R * rng.uniform(0.11, 0.14)
-    dcx, dcy = cx + side * R * rng.uniform(0.48, 0.6), cy + rng.normal(0, 0.05 * R)
+    dcx, dcy = eye.cx + side * R * rng.uniform(0.48, 0.6), eye.cy + rng.normal(0, 0.05 * R)
     mcx, mcy = dcx - side * 2.5 * 2 * rd * rng.uniform(0.9, 1.1), dcy + rng.normal(0.05 * R, 0.03 * R)
+    eye.side, eye.rd, eye.dcx, eye.dcy, eye.mcx, eye.mcy = side, rd, dcx, dcy, mcx, mcy
     dm = np.sqrt((xx - mcx) ** 2 + (yy - mcy) ** 2)
     rgb *= (1 - rng.uniform(0.25, 0.45) * np.exp(-(dm ** 2) / (2 * (1.1 * rd) ** 2)))[..., None]
     rgb *= (1 - 0.15 * np.exp(-(dm ** 2) / (2 * (0.25 * rd) ** 2)))[..., None]  # fovea
@@ -167,14 +204,17 @@ def render(size: int, rng: np.random.Generator, abnormal: bool) -> Fundus:
     canvas.blend(sl, disc * 0.85, np.array([1.0, 0.8, 0.45], np.float32) * min(1.0, bright * 1.3))
     cup = _blob_alpha(dx + side * 0.15 * rd, dy, rd * rng.uniform(0.3, 0.5), 4 * s, rng, wobble=0.08)
     canvas.blend(sl, cup * 0.75, np.array([1.0, 0.93, 0.75], np.float32))
+    return canvas
 
-    # vessels, drawn at 2x and box-filtered down for anti-aliased coverage
-    lesions: dict[str, np.ndarray] = {}
-    ss = 2
+
+def _vessels(eye: _Eye, rng: np.random.Generator, canvas: _Canvas) -> None:
+    """Veins and arteries, drawn at 2x and box-filtered down for anti-aliased coverage."""
+    size, s, R, side, ss = eye.size, eye.s, eye.R, eye.side, 2
 
     def inside(x: float, y: float) -> bool:  # in the eye, and out of the avascular zone round the fovea
         x, y = x / ss, y / ss
-        return (x - cx) ** 2 + (y - cy) ** 2 < (R * 0.99) ** 2 and (x - mcx) ** 2 + (y - mcy) ** 2 > (0.9 * rd) ** 2
+        in_eye = (x - eye.cx) ** 2 + (y - eye.cy) ** 2 < (R * 0.99) ** 2
+        return in_eye and (x - eye.mcx) ** 2 + (y - eye.mcy) ** 2 > (0.9 * eye.rd) ** 2
 
     coverage = {}
     for kind, w0 in (("vein", 9.0), ("artery", 6.5)):
@@ -185,12 +225,12 @@ def render(size: int, rng: np.random.Generator, abnormal: bool) -> Fundus:
             # temporal arcade: leaves the disc steeply, then bends around the macula (curvature per pixel)
             a0 = math.atan2(vert * 1.0, -side * 0.45 + rng.normal(0, 0.08))
             curv = side * vert * rng.uniform(0.0022, 0.003) / (s * ss)
-            _grow_vessels(draw, rng, dcx * ss, dcy * ss, a0, w0 * s * ss * rng.uniform(0.9, 1.1),
+            _grow_vessels(draw, rng, eye.dcx * ss, eye.dcy * ss, a0, w0 * s * ss * rng.uniform(0.9, 1.1),
                           R * ss * rng.uniform(1.5, 1.9), curv, **kw)
             # nasal branch: shorter and straighter, away from the macula
             a1 = math.atan2(vert * 0.8, side * 1.0 + rng.normal(0, 0.1))
-            _grow_vessels(draw, rng, dcx * ss, dcy * ss, a1, 0.75 * w0 * s * ss, R * ss * rng.uniform(0.7, 1.0),
-                          rng.normal(0, 0.001), **kw)
+            _grow_vessels(draw, rng, eye.dcx * ss, eye.dcy * ss, a1, 0.75 * w0 * s * ss,
+                          R * ss * rng.uniform(0.7, 1.0), rng.normal(0, 0.001), **kw)
         coverage[kind] = np.asarray(layer.resize((size, size), Image.BOX), np.float32) / 255.0
     full = (slice(0, size), slice(0, size))
     vein_f = np.array([0.55, 0.30, 0.40], np.float32) * rng.uniform(0.9, 1.05)
@@ -198,104 +238,114 @@ def render(size: int, rng: np.random.Generator, abnormal: bool) -> Fundus:
     canvas.multiply(full, coverage["vein"] * 0.95, vein_f)
     canvas.multiply(full, coverage["artery"] * 0.9, art_f)
 
-    if abnormal:
-        lesions = _add_lesions(canvas, rng, s, (cx, cy, R), (dcx, dcy, rd), (mcx, mcy), base, fov)
 
-    # camera: blur, noise, the black surround
-    out = canvas.rgb * fov_alpha[..., None]
-    img = Image.fromarray(np.clip(out * 255 + 0.5, 0, 255).astype(np.uint8))
+def _camera(rgb: np.ndarray, rng: np.random.Generator, s: float) -> np.ndarray:
+    """Optical blur and sensor noise over the finished picture (the surround already black)."""
     from PIL import ImageFilter
 
+    img = Image.fromarray(np.clip(rgb * 255 + 0.5, 0, 255).astype(np.uint8))
     img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.4, 1.0) * s))
     arr = np.asarray(img).astype(np.float32)
     arr += rng.normal(0, rng.uniform(1.0, 2.5), arr.shape).astype(np.float32)
-    arr = np.clip(arr, 0, 255).astype(np.uint8)
-    return Fundus(image=arr, fov=fov, lesions={k: m & fov for k, m in lesions.items() if (m & fov).any()})
+    return np.clip(arr, 0, 255).astype(np.uint8)
 
 
-def _add_lesions(canvas: _Canvas, rng: np.random.Generator, s: float, eye, disc, macula, base, fov) -> dict:
-    """Paint lesions; return each kind's exact mask (opacity >= 0.5)."""
-    cx, cy, R = eye
-    dcx, dcy, rd = disc
-    mcx, mcy = macula
-    size = canvas.size
-    masks = {k: np.zeros((size, size), bool) for k in LESION_KINDS}
+class _Lesions:
+    """Paints lesions of a drawn profile (diabetic, AMD or mixed) and keeps each kind's exact mask (opacity >= 0.5)."""
 
-    def spot(x: float, y: float) -> bool:
-        inside_eye = (x - cx) ** 2 + (y - cy) ** 2 < (0.93 * R) ** 2
-        off_disc = (x - dcx) ** 2 + (y - dcy) ** 2 > (1.5 * rd) ** 2
-        return inside_eye and off_disc
+    OPACITY = {"SE": 0.7, "DR": 0.75, "SC": 0.8}
 
-    def near(x0: float, y0: float, spread: float) -> tuple[float, float]:
+    def __init__(self, canvas: _Canvas, rng: np.random.Generator, eye: _Eye) -> None:
+        self.canvas, self.rng, self.eye, self.s = canvas, rng, eye, eye.s
+        self.masks = {k: np.zeros((canvas.size, canvas.size), bool) for k in LESION_KINDS}
+        self.post = 0.75 * eye.R  # the posterior pole, where diabetic lesions gather
+
+    def spot(self, x: float, y: float) -> bool:
+        e = self.eye
+        inside_eye = (x - e.cx) ** 2 + (y - e.cy) ** 2 < (0.93 * e.R) ** 2
+        return inside_eye and (x - e.dcx) ** 2 + (y - e.dcy) ** 2 > (1.5 * e.rd) ** 2
+
+    def near(self, x0: float, y0: float, spread: float) -> tuple[float, float]:
         for _ in range(50):
-            x, y = x0 + rng.normal(0, spread), y0 + rng.normal(0, spread)
-            if spot(x, y):
+            x, y = x0 + self.rng.normal(0, spread), y0 + self.rng.normal(0, spread)
+            if self.spot(x, y):
                 return x, y
-        return mcx, mcy
+        return self.eye.mcx, self.eye.mcy
 
-    def paint(kind: str, x: float, y: float, r: float, colour, mode: str = "blend", **blob) -> None:
-        sl = canvas.window(x, y, r * blob.get("aspect", 1.0) * 1.6 + blob.get("edge", 1.0) * 2)
-        a = _blob_alpha(canvas.xx[sl] - x, canvas.yy[sl] - y, r, blob.pop("edge", 1.0) , rng, **blob)
-        a *= blob_opacity.get(kind, 1.0)
-        if mode == "blend":
-            canvas.blend(sl, a, np.asarray(colour, np.float32))
-        else:
-            canvas.multiply(sl, a, np.asarray(colour, np.float32))
-        masks[kind][sl] |= a >= 0.5
+    def paint(self, kind: str, x: float, y: float, r: float, colour: Any, mode: str = "blend", **blob: Any) -> None:
+        c = self.canvas
+        sl = c.window(x, y, r * blob.get("aspect", 1.0) * 1.6 + blob.get("edge", 1.0) * 2)
+        a = _blob_alpha(c.xx[sl] - x, c.yy[sl] - y, r, blob.pop("edge", 1.0), self.rng, **blob)
+        a *= self.OPACITY.get(kind, 1.0)
+        (c.blend if mode == "blend" else c.multiply)(sl, a, np.asarray(colour, np.float32))
+        self.masks[kind][sl] |= a >= 0.5
 
-    blob_opacity = {"SE": 0.7, "DR": 0.75, "SC": 0.8}
-    profile = rng.choice(["dr", "dr", "amd", "mixed"])
-    kinds = {"dr": ("MA", "HE", "EX", "SE"), "amd": ("DR", "SC", "HE"), "mixed": LESION_KINDS}[profile]
-    kinds = [k for k in kinds if rng.random() < 0.8] or [kinds[0]]
-    post = 0.75 * R  # the posterior pole, where diabetic lesions gather
-    for kind in kinds:
-        if kind == "MA":
-            for _ in range(rng.integers(6, 30)):
-                x, y = near(mcx, mcy, 0.45 * post)
-                paint("MA", x, y, rng.uniform(1.2, 2.6) * s, [0.45, 0.12, 0.12], "multiply", edge=0.8 * s)
-        elif kind == "HE":
-            for _ in range(rng.integers(2, 10)):
-                x, y = near(mcx, mcy, 0.55 * post)
-                t = rng.choice(["dot", "blot", "flame"])
-                if t == "dot":
-                    paint("HE", x, y, rng.uniform(3, 6) * s, [0.45, 0.15, 0.15], "multiply", edge=1.2 * s)
-                elif t == "blot":
-                    paint("HE", x, y, rng.uniform(6, 15) * s, [0.42, 0.14, 0.15], "multiply", edge=2 * s, wobble=0.3)
-                else:  # flame: along the nerve fibres, i.e. radial from the disc
-                    ang = math.atan2(y - dcy, x - dcx)
-                    paint("HE", x, y, rng.uniform(3, 6) * s, [0.5, 0.18, 0.18], "multiply", edge=1.5 * s,
-                          aspect=rng.uniform(2.5, 4.5), angle=ang, wobble=0.15)
-        elif kind == "EX":
-            for _ in range(rng.integers(1, 4)):
-                x0, y0 = near(mcx, mcy, 0.5 * post)
-                ring = rng.random() < 0.4
-                for _ in range(rng.integers(6, 25)):
-                    if ring:  # circinate: a ring of exudates around a leaking point
-                        th, rr = rng.uniform(0, 2 * math.pi), rng.normal(25 * s, 4 * s)
-                        x, y = x0 + rr * math.cos(th), y0 + rr * math.sin(th)
-                    else:
-                        x, y = x0 + rng.normal(0, 14 * s), y0 + rng.normal(0, 14 * s)
-                    if spot(x, y):
-                        paint("EX", x, y, rng.uniform(1.5, 5) * s, [1.0, 0.9, 0.45], edge=0.7 * s, wobble=0.25)
-        elif kind == "SE":
-            for _ in range(rng.integers(1, 5)):
-                x, y = near(dcx - (dcx - mcx) * 0.5, dcy, 0.5 * post)
-                paint("SE", x, y, rng.uniform(8, 18) * s, [0.95, 0.85, 0.68], edge=9 * s, wobble=0.3)
-        elif kind == "DR":
+    def paint_all(self) -> dict[str, np.ndarray]:
+        rng, e, s = self.rng, self.eye, self.s
+        profile = rng.choice(["dr", "dr", "amd", "mixed"])
+        kinds = {"dr": ("MA", "HE", "EX", "SE"), "amd": ("DR", "SC", "HE"), "mixed": LESION_KINDS}[profile]
+        kinds = [k for k in kinds if rng.random() < 0.8] or [kinds[0]]
+        for kind in kinds:
+            getattr(self, f"_{kind.lower()}")()
+        if not any(m.any() for m in self.masks.values()):
+            self.paint("HE", e.mcx + 40 * s, e.mcy, 10 * s, [0.42, 0.14, 0.15], "multiply", edge=2 * s, wobble=0.3)
+        return {k: m for k, m in self.masks.items() if m.any()}
+
+    def _ma(self) -> None:  # microaneurysms
+        rng, e, s = self.rng, self.eye, self.s
+        for _ in range(rng.integers(6, 30)):
+            x, y = self.near(e.mcx, e.mcy, 0.45 * self.post)
+            self.paint("MA", x, y, rng.uniform(1.2, 2.6) * s, [0.45, 0.12, 0.12], "multiply", edge=0.8 * s)
+
+    def _he(self) -> None:  # haemorrhages: dot, blot, flame
+        rng, e, s = self.rng, self.eye, self.s
+        for _ in range(rng.integers(2, 10)):
+            x, y = self.near(e.mcx, e.mcy, 0.55 * self.post)
+            t = rng.choice(["dot", "blot", "flame"])
+            if t == "dot":
+                self.paint("HE", x, y, rng.uniform(3, 6) * s, [0.45, 0.15, 0.15], "multiply", edge=1.2 * s)
+            elif t == "blot":
+                self.paint("HE", x, y, rng.uniform(6, 15) * s, [0.42, 0.14, 0.15], "multiply", edge=2 * s, wobble=0.3)
+            else:  # flame: along the nerve fibres, i.e. radial from the disc
+                ang = math.atan2(y - e.dcy, x - e.dcx)
+                self.paint("HE", x, y, rng.uniform(3, 6) * s, [0.5, 0.18, 0.18], "multiply", edge=1.5 * s,
+                           aspect=rng.uniform(2.5, 4.5), angle=ang, wobble=0.15)
+
+    def _ex(self) -> None:  # hard exudates, in clusters or circinate rings
+        rng, e, s = self.rng, self.eye, self.s
+        for _ in range(rng.integers(1, 4)):
+            x0, y0 = self.near(e.mcx, e.mcy, 0.5 * self.post)
+            ring = rng.random() < 0.4
             for _ in range(rng.integers(6, 25)):
-                x, y = near(mcx, mcy, 2.2 * rd)
-                paint("DR", x, y, rng.uniform(2, 7) * s, [0.98, 0.82, 0.42], edge=2.5 * s)
-        elif kind == "SC":
-            x, y = near(mcx, mcy, 1.5 * rd)
-            r = rng.uniform(30, 65) * s
-            paint("SC", x, y, r, [0.9, 0.7, 0.45], edge=5 * s, wobble=0.25)
-            for _ in range(rng.integers(5, 15)):  # pigment clumps at the rim
-                th = rng.uniform(0, 2 * math.pi)
-                px, py = x + 0.9 * r * math.cos(th), y + 0.9 * r * math.sin(th)
-                paint("SC", px, py, rng.uniform(2, 6) * s, [0.25, 0.14, 0.1], "multiply", edge=1.0 * s, wobble=0.3)
-    if not any(m.any() for m in masks.values()):
-        paint("HE", mcx + 40 * s, mcy, 10 * s, [0.42, 0.14, 0.15], "multiply", edge=2 * s, wobble=0.3)
-    return {k: m for k, m in masks.items() if m.any()}
+                if ring:  # circinate: a ring of exudates around a leaking point
+                    th, rr = rng.uniform(0, 2 * math.pi), rng.normal(25 * s, 4 * s)
+                    x, y = x0 + rr * math.cos(th), y0 + rr * math.sin(th)
+                else:
+                    x, y = x0 + rng.normal(0, 14 * s), y0 + rng.normal(0, 14 * s)
+                if self.spot(x, y):
+                    self.paint("EX", x, y, rng.uniform(1.5, 5) * s, [1.0, 0.9, 0.45], edge=0.7 * s, wobble=0.25)
+
+    def _se(self) -> None:  # soft exudates (cotton-wool spots)
+        rng, e, s = self.rng, self.eye, self.s
+        for _ in range(rng.integers(1, 5)):
+            x, y = self.near(e.dcx - (e.dcx - e.mcx) * 0.5, e.dcy, 0.5 * self.post)
+            self.paint("SE", x, y, rng.uniform(8, 18) * s, [0.95, 0.85, 0.68], edge=9 * s, wobble=0.3)
+
+    def _dr(self) -> None:  # drusen round the macula
+        rng, e, s = self.rng, self.eye, self.s
+        for _ in range(rng.integers(6, 25)):
+            x, y = self.near(e.mcx, e.mcy, 2.2 * e.rd)
+            self.paint("DR", x, y, rng.uniform(2, 7) * s, [0.98, 0.82, 0.42], edge=2.5 * s)
+
+    def _sc(self) -> None:  # a scar with pigment clumps at its rim
+        rng, e, s = self.rng, self.eye, self.s
+        x, y = self.near(e.mcx, e.mcy, 1.5 * e.rd)
+        r = rng.uniform(30, 65) * s
+        self.paint("SC", x, y, r, [0.9, 0.7, 0.45], edge=5 * s, wobble=0.25)
+        for _ in range(rng.integers(5, 15)):
+            th = rng.uniform(0, 2 * math.pi)
+            px, py = x + 0.9 * r * math.cos(th), y + 0.9 * r * math.sin(th)
+            self.paint("SC", px, py, rng.uniform(2, 6) * s, [0.25, 0.14, 0.1], "multiply", edge=1.0 * s, wobble=0.3)
 
 
 def generate(out: str | os.PathLike, normal: int, abnormal: int, size: int = 768, seed: int = 0,
