@@ -52,7 +52,12 @@ class UNetCut(nn.Module):
         super().__init__()
         w = width
         self.inc = DoubleConv(n_channels, w)
-        self.down1, self.down2, self.down3, self.down4 = Down(w, 2 * w), Down(2 * w, 4 * w), Down(4 * w, 8 * w), Down(8 * w, 8 * w)
+        self.down1, self.down2, self.down3, self.down4 = (
+            Down(w, 2 * w),
+            Down(2 * w, 4 * w),
+            Down(4 * w, 8 * w),
+            Down(8 * w, 8 * w),
+        )
         self.up1, self.up2, self.up3, self.up4 = Up(8 * w, 4 * w), Up(4 * w, 2 * w), Up(2 * w, w), Up(w, w)
         self.outc = nn.Conv2d(w, n_classes, kernel_size=1)
 

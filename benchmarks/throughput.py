@@ -95,9 +95,18 @@ def train_throughput(width: int, batch: int, tile: int, repeats: int) -> dict:
             ours()
     t_bf16 = _median_time(ours_bf16, repeats)
     fl = _flops(ours)
-    return {"width": width, "batch": batch, "tile": tile, "ours_img_s": batch / t_ours, "reference_img_s": batch / t_ref,
-            "ratio": t_ref / t_ours, "gflops": fl / t_ours / 1e9,
-            "ours_bf16_img_s": batch / t_bf16, "bf16_ratio": t_ref / t_bf16, "bf16_gflops": fl / t_bf16 / 1e9}
+    return {
+        "width": width,
+        "batch": batch,
+        "tile": tile,
+        "ours_img_s": batch / t_ours,
+        "reference_img_s": batch / t_ref,
+        "ratio": t_ref / t_ours,
+        "gflops": fl / t_ours / 1e9,
+        "ours_bf16_img_s": batch / t_bf16,
+        "bf16_ratio": t_ref / t_bf16,
+        "bf16_gflops": fl / t_bf16 / 1e9,
+    }
 
 
 def inference_images_s(width: int, repeats: int, fold: bool = True, precision: str = "fp32") -> float:
@@ -144,8 +153,12 @@ def hog_times(n: int = 45) -> dict:
     from wdmt.hog import HogCache
     from wdmt.synth import render
 
-    grays = [np.asarray(Image.fromarray(render(768, np.random.default_rng([9, i]), False).image).convert("L").resize((768, 768)))
-             for i in range(n)]
+    grays = [
+        np.asarray(
+            Image.fromarray(render(768, np.random.default_rng([9, i]), False).image).convert("L").resize((768, 768))
+        )
+        for i in range(n)
+    ]
     with tempfile.TemporaryDirectory() as d:
         c = HogCache(Path(d))
         t = time.perf_counter()
@@ -183,16 +196,25 @@ def main() -> None:
     ap.add_argument("--save", help="also write the JSON object to this file")
     a = ap.parse_args()
     rep = 2 if a.quick else 3
-    res: dict = {"threads": torch.get_num_threads(), "torch": torch.__version__, "matmul_gflops": matmul_gflops(),
-                 "matmul_bf16_gflops": matmul_gflops(dtype=torch.bfloat16)}
-    res["train"] = {"paper": train_throughput(64, 2 if a.quick else 4, 256, rep),
-                    "cpu": train_throughput(16, 8, 256, rep)}
-    res["infer"] = {"paper_images_s": inference_images_s(64, rep), "cpu_images_s": inference_images_s(16, rep),
-                    "paper_bf16_images_s": inference_images_s(64, rep, precision="bf16"),
-                    "cpu_bf16_images_s": inference_images_s(16, rep, precision="bf16"),
-                    "cpu_unfolded_images_s": inference_images_s(16, rep, fold=False),
-                    "paper_gflop_per_image": inference_gflop_per_image(64),
-                    "cpu_gflop_per_image": inference_gflop_per_image(16)}
+    res: dict = {
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "matmul_gflops": matmul_gflops(),
+        "matmul_bf16_gflops": matmul_gflops(dtype=torch.bfloat16),
+    }
+    res["train"] = {
+        "paper": train_throughput(64, 2 if a.quick else 4, 256, rep),
+        "cpu": train_throughput(16, 8, 256, rep),
+    }
+    res["infer"] = {
+        "paper_images_s": inference_images_s(64, rep),
+        "cpu_images_s": inference_images_s(16, rep),
+        "paper_bf16_images_s": inference_images_s(64, rep, precision="bf16"),
+        "cpu_bf16_images_s": inference_images_s(16, rep, precision="bf16"),
+        "cpu_unfolded_images_s": inference_images_s(16, rep, fold=False),
+        "paper_gflop_per_image": inference_gflop_per_image(64),
+        "cpu_gflop_per_image": inference_gflop_per_image(16),
+    }
     res["hog"] = hog_times(4 if a.quick else 45)
     res["metrics_16m_s"] = metrics_16m()
     if a.save:
@@ -200,21 +222,33 @@ def main() -> None:
     if a.json:
         print(json.dumps(res))
         return
-    print(f"torch {res['torch']}, {res['threads']} threads; matmul ceiling {res['matmul_gflops']:.1f} GFLOP/s float32, "
-          f"{res['matmul_bf16_gflops']:.1f} GFLOP/s bfloat16 (2048^3)")
-    print("| preset | width | batch | ours img/s | reference img/s | ratio | ours GFLOP/s | share of fp32 matmul "
-          "| ours bf16 img/s | bf16 ratio | bf16 share of bf16 matmul |")
+    print(
+        f"torch {res['torch']}, {res['threads']} threads; matmul ceiling {res['matmul_gflops']:.1f} GFLOP/s float32, "
+        f"{res['matmul_bf16_gflops']:.1f} GFLOP/s bfloat16 (2048^3)"
+    )
+    print(
+        "| preset | width | batch | ours img/s | reference img/s | ratio | ours GFLOP/s | share of fp32 matmul "
+        "| ours bf16 img/s | bf16 ratio | bf16 share of bf16 matmul |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for k, t in res["train"].items():
-        print(f"| {k} | {t['width']} | {t['batch']} | {t['ours_img_s']:.2f} | {t['reference_img_s']:.2f} | {t['ratio']:.2f}x | "
-              f"{t['gflops']:.1f} | {100 * t['gflops'] / res['matmul_gflops']:.0f} % | {t['ours_bf16_img_s']:.2f} | "
-              f"{t['bf16_ratio']:.2f}x | {100 * t['bf16_gflops'] / res['matmul_bf16_gflops']:.0f} % |")
+        print(
+            f"| {k} | {t['width']} | {t['batch']} | {t['ours_img_s']:.2f} | {t['reference_img_s']:.2f} | "
+            f"{t['ratio']:.2f}x | "
+            f"{t['gflops']:.1f} | {100 * t['gflops'] / res['matmul_gflops']:.0f} % | {t['ours_bf16_img_s']:.2f} | "
+            f"{t['bf16_ratio']:.2f}x | {100 * t['bf16_gflops'] / res['matmul_bf16_gflops']:.0f} % |"
+        )
     i = res["infer"]
-    print(f"inference, full 768 x 768 images/s (fp32, batch norm folded): paper {i['paper_images_s']:.2f}, "
-          f"cpu {i['cpu_images_s']:.2f}; bf16: paper {i['paper_bf16_images_s']:.2f}, cpu {i['cpu_bf16_images_s']:.2f}; "
-          f"cpu without folding {i['cpu_unfolded_images_s']:.2f}")
-    print(f"inference FLOPs per image: paper {i['paper_gflop_per_image']:.0f} GFLOP, cpu {i['cpu_gflop_per_image']:.1f} GFLOP; "
-          f"10 cpu images/s need {10 * i['cpu_gflop_per_image']:.0f} GFLOP/s")
+    print(
+        f"inference, full 768 x 768 images/s (fp32, batch norm folded): paper {i['paper_images_s']:.2f}, "
+        f"cpu {i['cpu_images_s']:.2f}; bf16: paper {i['paper_bf16_images_s']:.2f}, cpu {i['cpu_bf16_images_s']:.2f}; "
+        f"cpu without folding {i['cpu_unfolded_images_s']:.2f}"
+    )
+    print(
+        f"inference FLOPs per image: paper {i['paper_gflop_per_image']:.0f} GFLOP, cpu {i['cpu_gflop_per_image']:.1f} "
+        "GFLOP; "
+        f"10 cpu images/s need {10 * i['cpu_gflop_per_image']:.0f} GFLOP/s"
+    )
     h = res["hog"]
     print(f"HOG targets for {h['images']} images at 768: cold {h['cold_s']:.1f} s, cached {h['cached_s']:.2f} s")
     print(f"pixel AUROC + AUPRO over 27 x 768 x 768 = 15.9 M pixels: {res['metrics_16m_s']:.1f} s")

@@ -9,7 +9,8 @@ FlopCounterMode, which counts only convolutions and matrix products here) by the
 against the matmul ceiling measured in the same run, bounds what the whole step could reach if every other op were
 free. The profiler adds a little overhead to every op, so the absolute times run a few per cent slower than
 ``throughput.py``'s. ``--compile`` also times our step eager against the same step with the forward pass and
-loss under ``torch.compile`` (one graph: alpha fixed, no Python floats inside), alternating, medians of 5 after compilation.
+loss under ``torch.compile`` (one graph: alpha fixed, no Python floats inside), alternating, medians of 5 after
+compilation.
 """
 
 from __future__ import annotations
@@ -81,12 +82,14 @@ def _step(width: int, batch: int, compiled: bool):
     def loss(image: torch.Tensor, target: torch.Tensor, hog: torch.Tensor) -> torch.Tensor:
         out = m(image, 0.5)[1]
         return F.mse_loss(out[:, :1], target) + F.mse_loss(out[:, 1:], hog)
+
     fn = torch.compile(loss, fullgraph=True) if compiled else loss
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
         fn(b.image, b.target, b.hog).backward()
         opt.step()
+
     return step
 
 
@@ -119,9 +122,16 @@ def main() -> None:
     timed = compile_times(width, batch) if a.compile else None
     ours, ref = _train_step_ours(width, batch, 256), _train_step_reference(width, batch, 256)
     flops = _flops(ours) * a.steps
-    res = {"preset": a.preset, "width": width, "batch": batch, "threads": torch.get_num_threads(),
-           "matmul_gflops": ceiling, "step_gflop": flops / a.steps / 1e9,
-           "ours": breakdown(ours, a.steps), "reference": breakdown(ref, a.steps)}
+    res = {
+        "preset": a.preset,
+        "width": width,
+        "batch": batch,
+        "threads": torch.get_num_threads(),
+        "matmul_gflops": ceiling,
+        "step_gflop": flops / a.steps / 1e9,
+        "ours": breakdown(ours, a.steps),
+        "reference": breakdown(ref, a.steps),
+    }
     for side in ("ours", "reference"):
         b = res[side]
         b["conv_gflops"] = flops / b["convolution"] / 1e9
@@ -133,8 +143,10 @@ def main() -> None:
     if a.json:
         print(json.dumps(res))
         return
-    print(f"{a.preset} preset: width {width}, batch {batch}, tile 256, {a.steps} profiled steps, "
-          f"{res['threads']} threads; {res['step_gflop']:.0f} GFLOP per step; matmul ceiling {ceiling:.0f} GFLOP/s")
+    print(
+        f"{a.preset} preset: width {width}, batch {batch}, tile 256, {a.steps} profiled steps, "
+        f"{res['threads']} threads; {res['step_gflop']:.0f} GFLOP per step; matmul ceiling {ceiling:.0f} GFLOP/s"
+    )
     kinds = [k for k, _ in KINDS] + ["skip blend, concat, copies", "in-place updates (Adam, gradient sums)", "other"]
     print("| op kind | ours s | share | reference s | share |")
     print("|---|---|---|---|---|")
@@ -142,16 +154,24 @@ def main() -> None:
         o, r = res["ours"].get(k, 0.0), res["reference"].get(k, 0.0)
         print(f"| {k} | {o:.2f} | {o / res['ours']['total']:.0%} | {r:.2f} | {r / res['reference']['total']:.0%} |")
     o, r = res["ours"], res["reference"]
-    print(f"convolutions alone: ours {o['conv_gflops']:.0f} GFLOP/s ({o['conv_gflops'] / ceiling:.0%} of matmul), "
-          f"reference {r['conv_gflops']:.0f} ({r['conv_gflops'] / ceiling:.0%})")
-    print(f"whole step: ours {o['step_gflops']:.0f} GFLOP/s ({o['step_gflops'] / ceiling:.0%} of matmul), "
-          f"reference {r['step_gflops']:.0f}; ratio {res['ratio']:.2f}x under the profiler")
-    print(f"if every op but the convolutions were free, the step would reach {res['bound_share_of_matmul']:.0%} of "
-          f"the matmul ceiling")
+    print(
+        f"convolutions alone: ours {o['conv_gflops']:.0f} GFLOP/s ({o['conv_gflops'] / ceiling:.0%} of matmul), "
+        f"reference {r['conv_gflops']:.0f} ({r['conv_gflops'] / ceiling:.0%})"
+    )
+    print(
+        f"whole step: ours {o['step_gflops']:.0f} GFLOP/s ({o['step_gflops'] / ceiling:.0%} of matmul), "
+        f"reference {r['step_gflops']:.0f}; ratio {res['ratio']:.2f}x under the profiler"
+    )
+    print(
+        f"if every op but the convolutions were free, the step would reach {res['bound_share_of_matmul']:.0%} of "
+        f"the matmul ceiling"
+    )
     if a.compile:
         c = res["compile"]
-        print(f"torch.compile (inductor): {c['compiled_s']:.2f} s per step against {c['eager_s']:.2f} eager "
-              f"({c['eager_s'] / c['compiled_s']:.2f}x), after a first step of {c['compile_first_step_s']:.0f} s")
+        print(
+            f"torch.compile (inductor): {c['compiled_s']:.2f} s per step against {c['eager_s']:.2f} eager "
+            f"({c['eager_s'] / c['compiled_s']:.2f}x), after a first step of {c['compile_first_step_s']:.0f} s"
+        )
 
 
 if __name__ == "__main__":

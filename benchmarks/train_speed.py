@@ -45,7 +45,14 @@ def main() -> None:
     rows = []
     for width, tile in ((16, 128), (16, 256), (32, 256), (64, 256)):
         for cl in (False, True):
-            rows.append({"width": width, "tile": tile, "channels_last": cl, "tiles_per_s": round(tiles_per_second(width, tile, cl), 2)})
+            rows.append(
+                {
+                    "width": width,
+                    "tile": tile,
+                    "channels_last": cl,
+                    "tiles_per_s": round(tiles_per_second(width, tile, cl), 2),
+                }
+            )
     if a.json:
         print(json.dumps({"threads": torch.get_num_threads(), "rows": rows}))
         return

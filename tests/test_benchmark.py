@@ -71,7 +71,12 @@ def test_decay_suite_reuses_the_default_wdmt_run(tiny_synth, tmp_path):
 
     p = plan("ablation", out, preset="tiny", seeds=2, models=["wdmt"])  # trains nothing
     assert [(e["seed"], e["state"]) for e in p] == [(5, "done"), (6, "to train")]
-    assert p[0]["minutes_left"] == 0 and p[1]["epochs_left"] > 0 and p[1]["minutes_left"] > 0 and not (out / "runs" / "wdmt-s6").exists()
+    assert (
+        p[0]["minutes_left"] == 0
+        and p[1]["epochs_left"] > 0
+        and p[1]["minutes_left"] > 0
+        and not (out / "runs" / "wdmt-s6").exists()
+    )
 
     assert normalise(Setting("wdmt", {"delta": 0.05}), "tiny").run_name(5) == "wdmt-s5"  # tiny keeps the model's 0.05
     assert normalise(Setting("wdmt", {"delta": 0.25}), "cpu").run_name(5) == "wdmt-s5"  # the cpu preset's own delta
@@ -96,8 +101,17 @@ def test_kept_epochs_add_the_papers_epoch_choice_beside_ours(tiny_synth, tmp_pat
     out = tmp_path / "b"
     benchmark("ablation", tiny_synth, out, preset="tiny", models=["ae"], progress=False, maps=False, epochs=2)
     before = (out / "runs" / "ae-s5" / "summary.json").stat().st_mtime_ns
-    r = benchmark("ablation", tiny_synth, out, preset="tiny", models=["ae", "wdmt"], progress=False, maps=False,
-                  epochs=2, keep_epochs=1)
+    r = benchmark(
+        "ablation",
+        tiny_synth,
+        out,
+        preset="tiny",
+        models=["ae", "wdmt"],
+        progress=False,
+        maps=False,
+        epochs=2,
+        keep_epochs=1,
+    )
     # the run trained without kept epochs is reused as it is (keeping changes no arithmetic), not refused or retrained
     assert (out / "runs" / "ae-s5" / "summary.json").stat().st_mtime_ns == before
     assert not (out / "runs" / "ae-s5" / "eval-test-paper").exists()

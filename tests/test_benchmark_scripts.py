@@ -27,8 +27,13 @@ def test_throughput_quick_prints_every_figure():
 
 @pytest.mark.slow
 def test_train_profile_accounts_for_the_whole_step():
-    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "train_profile.py"), "--preset", "cpu", "--steps", "1",
-                        "--json"], capture_output=True, text=True, timeout=600, check=True)
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "train_profile.py"), "--preset", "cpu", "--steps", "1", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
     res = json.loads(r.stdout.strip().splitlines()[-1])
     for side in ("ours", "reference"):
         b = res[side]

@@ -37,10 +37,25 @@ def fake_idrid(tmp_path: Path) -> Path:
             for k, sub in (("MA", "1. Microaneurysms"), ("HE", "2. Haemorrhages"), ("OD", "5. Optic Disc")):
                 _mask(seg / "2. All Segmentation Groundtruths" / part / sub / f"IDRiD_{i:02d}_{k}.tif")
     gr = r / "B. Disease Grading"
-    rows = {"a": [(1, 0, 0), (2, 0, 0), (3, 0, 1), (4, 2, 0), (5, 0, 0), (6, 0, 0), (7, 3, 2), (8, 0, 0), (9, 0, 0), (10, 0, 0)],
-            "b": [(1, 0, 0), (2, 1, 0), (3, 0, 0), (4, 0, 0), (5, 4, 2)]}
-    for key, part, label_csv, offset in (("a", "a. Training Set", "a. IDRiD_Disease Grading_Training Labels.csv", 0),
-                                         ("b", "b. Testing Set", "b. IDRiD_Disease Grading_Testing Labels.csv", 100)):
+    rows = {
+        "a": [
+            (1, 0, 0),
+            (2, 0, 0),
+            (3, 0, 1),
+            (4, 2, 0),
+            (5, 0, 0),
+            (6, 0, 0),
+            (7, 3, 2),
+            (8, 0, 0),
+            (9, 0, 0),
+            (10, 0, 0),
+        ],
+        "b": [(1, 0, 0), (2, 1, 0), (3, 0, 0), (4, 0, 0), (5, 4, 2)],
+    }
+    for key, part, label_csv, offset in (
+        ("a", "a. Training Set", "a. IDRiD_Disease Grading_Training Labels.csv", 0),
+        ("b", "b. Testing Set", "b. IDRiD_Disease Grading_Testing Labels.csv", 100),
+    ):
         (gr / "2. Groundtruths").mkdir(parents=True, exist_ok=True)
         with open(gr / "2. Groundtruths" / label_csv, "w", newline="") as f:
             w = csv.writer(f)
@@ -123,7 +138,9 @@ def test_folder_stem_matching_and_union_dir(tmp_path):
     assert [m.name for m in a2.masks] == ["a2.png"]
     assert any("ghost_MA.png: mask without an image" in w for w in idx.warnings)
     c = idx.counts()
-    assert c["train"]["normal"] == 7 and c["val"]["normal"] == 1 and c["test"] == {"normal": 2, "abnormal": 2, "masks": 2}
+    assert (
+        c["train"]["normal"] == 7 and c["val"]["normal"] == 1 and c["test"] == {"normal": 2, "abnormal": 2, "masks": 2}
+    )
 
 
 def test_split_is_seeded_and_order_free(tmp_path):

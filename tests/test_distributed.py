@@ -36,7 +36,7 @@ def test_two_process_ddp_matches_single_process(model, tiny_synth, tmp_path):
     if model == "wdmt":
         assert float(ddp[-1]["alpha"]) == pytest.approx(float(single[-1]["alpha"]))  # global iterations
     # identical batches and averaged gradients; only BatchNorm sees half a batch per rank: losses agree to 25 %
-    for a, b in zip(single, ddp):
+    for a, b in zip(single, ddp, strict=True):
         assert float(b["loss"]) == pytest.approx(float(a["loss"]), rel=0.25)
     wa = load_checkpoint(tmp_path / "single" / "checkpoints" / "last.pt")["model"]
     wb = load_checkpoint(tmp_path / "ddp" / "checkpoints" / "last.pt")["model"]

@@ -67,7 +67,9 @@ def test_nan_loss_stops_with_message_and_keeps_last_good_checkpoint(tiny_synth, 
     with pytest.raises(WdmtError, match="diverged"):
         train(tiny_synth, resolve_config("tiny", model="wdmt", epochs=5), tmp_path / "r", progress=False)
     st = load_checkpoint(tmp_path / "r" / "checkpoints" / "last.pt")
-    assert 1 <= st["epoch"] < 5 and all(torch.isfinite(v).all() for v in st["model"].values() if v.dtype.is_floating_point)
+    assert 1 <= st["epoch"] < 5 and all(
+        torch.isfinite(v).all() for v in st["model"].values() if v.dtype.is_floating_point
+    )
 
 
 @pytest.mark.parametrize("case", ["text_jpg", "missing", "empty", "tiny", "black"])
@@ -96,15 +98,18 @@ def test_debug_flag_shows_the_traceback(tmp_path):
         main(["--debug", "test", "--run", str(tmp_path / "nope")])
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["test", "--run", "{tmp}/not-a-run"], "not a run directory"),
-    (["train", "--data", "{tmp}/nodata", "--out", "{tmp}/r"], "dataset folder not found"),
-    (["train", "--data", "{synth}", "--out", "{tmp}/r", "--preset", "nope"], "unknown preset"),
-    (["train", "--data", "{synth}", "--out", "{tmp}/r", "--model", "nope"], "unknown model"),
-    (["train", "--data", "{synth}", "--out", "{tmp}/r", "--set", "widht=3"], "unknown option"),
-    (["train", "--data", "{synth}", "--out", "{tmp}/r", "--config", "{tmp}/bad.yaml"], "unknown key"),
-    (["predict", "--onnx", "{tmp}/bad.onnx", "{synth}/normal/synth_normal_000.jpg", "--out", "{tmp}/o"], "ONNX"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["test", "--run", "{tmp}/not-a-run"], "not a run directory"),
+        (["train", "--data", "{tmp}/nodata", "--out", "{tmp}/r"], "dataset folder not found"),
+        (["train", "--data", "{synth}", "--out", "{tmp}/r", "--preset", "nope"], "unknown preset"),
+        (["train", "--data", "{synth}", "--out", "{tmp}/r", "--model", "nope"], "unknown model"),
+        (["train", "--data", "{synth}", "--out", "{tmp}/r", "--set", "widht=3"], "unknown option"),
+        (["train", "--data", "{synth}", "--out", "{tmp}/r", "--config", "{tmp}/bad.yaml"], "unknown key"),
+        (["predict", "--onnx", "{tmp}/bad.onnx", "{synth}/normal/synth_normal_000.jpg", "--out", "{tmp}/o"], "ONNX"),
+    ],
+)
 def test_cli_errors_are_one_line_exit_2(args, needle, tiny_synth, tmp_path, capsys):
     (tmp_path / "bad.yaml").write_text("epoch: 3\n")
     (tmp_path / "bad.onnx").write_bytes(b"garbage")
@@ -227,21 +232,45 @@ def _make(case, root):
     raise AssertionError(case)
 
 
-BAD_CASES = ["missing_folder", "empty_folders", "empty_file", "truncated_jpeg", "text_as_jpg", "png_16bit", "rgba",
-             "palette", "grey", "cmyk_jpeg", "one_pixel", "decompression_bomb", "all_black", "mask_size", "mask_values",
-             "mask_without_image", "image_without_mask", "duplicate_stems", "non_utf8_name", "manifest_escape",
-             "no_normal_training_image"]
+BAD_CASES = [
+    "missing_folder",
+    "empty_folders",
+    "empty_file",
+    "truncated_jpeg",
+    "text_as_jpg",
+    "png_16bit",
+    "rgba",
+    "palette",
+    "grey",
+    "cmyk_jpeg",
+    "one_pixel",
+    "decompression_bomb",
+    "all_black",
+    "mask_size",
+    "mask_values",
+    "mask_without_image",
+    "image_without_mask",
+    "duplicate_stems",
+    "non_utf8_name",
+    "manifest_escape",
+    "no_normal_training_image",
+]
 
 
 @pytest.mark.parametrize("case", BAD_CASES)
 def test_data_check_bad_input(case, tmp_path):
     root = tmp_path / "d"
     status, needle = _make(case, root)
-    p = subprocess.run([sys.executable, "-m", "wdmt", "data", "check", os.fsdecode(root), "--quiet"],
-                       capture_output=True, text=True, errors="backslashreplace", timeout=300)
+    p = subprocess.run(
+        [sys.executable, "-m", "wdmt", "data", "check", os.fsdecode(root), "--quiet"],
+        capture_output=True,
+        text=True,
+        errors="backslashreplace",
+        timeout=300,
+    )
     assert p.returncode == status, p.stdout + p.stderr
     assert needle in p.stdout + p.stderr
     assert "Traceback" not in p.stderr
     if status == 2:
-        problems = [l for l in p.stderr.splitlines() if l.startswith("wdmt: problem:")]
-        assert problems and all(len(l) < 400 for l in problems)
+        problems = [line for line in p.stderr.splitlines() if line.startswith("wdmt: problem:")]
+        assert problems and all(len(line) < 400 for line in problems)

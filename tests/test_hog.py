@@ -48,7 +48,7 @@ def test_parallel_get_many_matches_serial(tmp_path):
     grays = [_gray(s, 64) for s in range(3)]
     par = HogCache(tmp_path / "p").get_many(grays, workers=2, progress=False)
     ser = [hog_targets(g) for g in grays]
-    assert all(np.array_equal(x, y) for x, y in zip(par, ser))
+    assert all(np.array_equal(x, y) for x, y in zip(par, ser, strict=True))
 
 
 def test_damaged_cache_entry_is_recomputed(tmp_path):

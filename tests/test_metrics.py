@@ -49,7 +49,7 @@ def _aupro_brute(scores, masks, max_fpr=0.3):
     neg_total = sum((~m).sum() for m in masks)
     for t in ths:
         overlaps, fp = [], 0
-        for s, m in zip(scores, masks):
+        for s, m in zip(scores, masks, strict=True):
             pred = s >= t
             lab, n = ndimage.label(m, structure=np.ones((3, 3)))
             overlaps += [(pred & (lab == k)).sum() / (lab == k).sum() for k in range(1, n + 1)]

@@ -60,7 +60,8 @@ def test_one_step_changes_weights_and_predict_is_typed(name):
 
 
 def test_alpha_one_pins_the_official_gradient_flow():
-    """At alpha = 1 only inc, up4 and outc learn: the decoder path enters only through (1 - alpha) and a detached copy."""
+    """At alpha = 1 only inc, up4 and outc learn: the decoder path enters only through (1 - alpha) and a
+    detached copy."""
     model = create_model("unet", width=4)
     loss, _ = model.loss(_batch(model))
     loss.backward()
@@ -78,8 +79,14 @@ def test_alpha_zero_cuts_the_skips(name):
     ups = [model.up1, model.up2, model.up3, model.up4]
 
     def output(alpha, scramble):
-        hooks = [up.register_forward_pre_hook(lambda _m, args: (args[0], torch.randn_like(args[1]), *args[2:]))
-                 for up in ups] if scramble else []
+        hooks = (
+            [
+                up.register_forward_pre_hook(lambda _m, args: (args[0], torch.randn_like(args[1]), *args[2:]))
+                for up in ups
+            ]
+            if scramble
+            else []
+        )
         try:
             return model(x, alpha=alpha)[1]
         finally:
@@ -145,8 +152,23 @@ def test_models_cli_lists_every_model(capsys):
     assert main(["models", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["name"] for r in rows] == list(MODELS)
-    expected = {"ae", "unet", "wdmt-nohog", "ae-hog", "unet-hog", "wdmt", "ae-baur", "memae", "bionet", "attn-unet",
-                "anogan", "f-anogan", "ganomaly", "sparse-gan", "proxyano"}
+    expected = {
+        "ae",
+        "unet",
+        "wdmt-nohog",
+        "ae-hog",
+        "unet-hog",
+        "wdmt",
+        "ae-baur",
+        "memae",
+        "bionet",
+        "attn-unet",
+        "anogan",
+        "f-anogan",
+        "ganomaly",
+        "sparse-gan",
+        "proxyano",
+    }
     assert set(MODELS) == expected
     assert {r["name"] for r in rows if r["adversarial"]} == {"anogan", "f-anogan", "ganomaly", "sparse-gan"}
     assert {r["name"] for r in rows if r["needs_hog"]} == {"ae-hog", "unet-hog", "wdmt"}

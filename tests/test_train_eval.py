@@ -232,15 +232,19 @@ def test_crafted_pickle_checkpoint_is_refused(tmp_path):
 
 def test_cli_train_test_predict(tiny_synth, tmp_path, capsys):
     out = tmp_path / "cli-run"
-    assert main(["train", "--data", str(tiny_synth), "--model", "ae", "--preset", "tiny", "--out", str(out), "--quiet"]) == 0
+    args = ["train", "--data", str(tiny_synth), "--model", "ae", "--preset", "tiny", "--out", str(out), "--quiet"]
+    assert main(args) == 0
     assert main(["test", "--run", str(out), "--json", "--quiet", "--pictures", "0"]) == 0
     text = capsys.readouterr().out
-    m = json.loads(text[text.index("{"):])
+    m = json.loads(text[text.index("{") :])
     assert "auroc" in m["pixel"] and m["model"] == "ae"
     img = sorted((tiny_synth / "normal").glob("*.jpg"))[0]
     capsys.readouterr()
     assert main(["predict", "--run", str(out), str(img), "--out", str(tmp_path / "p"), "--quiet"]) == 0
-    assert main(["predict", "--run", str(out), str(img), "--out", str(tmp_path / "p16"), "--quiet", "--precision", "bf16"]) == 0
+    assert (
+        main(["predict", "--run", str(out), str(img), "--out", str(tmp_path / "p16"), "--quiet", "--precision", "bf16"])
+        == 0
+    )
     fp32, bf16 = (json.loads(line) for line in capsys.readouterr().out.splitlines())  # one JSON row per photograph
     assert fp32["image"] == bf16["image"] == str(img) and (tmp_path / "p" / f"{img.stem}_overlay.png").is_file()
     assert fp32["score"] != bf16["score"] and bf16["score"] == pytest.approx(fp32["score"], rel=0.05)
@@ -260,11 +264,17 @@ def test_config_file_validation(tmp_path, capsys):
     good = tmp_path / "g.yaml"
     good.write_text("epochs: 3\nmodel_options: {delta: 0.1}\neval: {fov: zero}\n")
     cfg = resolve_config("tiny", good)
-    assert cfg.epochs == 3 and cfg.model_options["delta"] == 0.1 and cfg.model_options["width"] == 4 and cfg.eval.fov == "zero"
+    assert (
+        cfg.epochs == 3
+        and cfg.model_options["delta"] == 0.1
+        and cfg.model_options["width"] == 4
+        and cfg.eval.fov == "zero"
+    )
 
 
-@pytest.mark.parametrize("name", ["ae-baur", "memae", "bionet", "attn-unet", "anogan", "f-anogan", "ganomaly",
-                                  "sparse-gan", "proxyano"])
+@pytest.mark.parametrize(
+    "name", ["ae-baur", "memae", "bionet", "attn-unet", "anogan", "f-anogan", "ganomaly", "sparse-gan", "proxyano"]
+)
 @pytest.mark.slow
 def test_every_baseline_trains_and_tests_through_the_loop(name, tiny_synth, tmp_path):
     opts = {"latent_steps": 5} if name == "anogan" else {}
@@ -273,14 +283,18 @@ def test_every_baseline_trains_and_tests_through_the_loop(name, tiny_synth, tmp_
     with open(tmp_path / name / "log.csv", newline="") as f:
         header, *lines = list(csv.reader(f))
     assert all(len(line) == len(header) for line in lines)  # no row shifted under another row's header
-    rows = [dict(zip(header, line)) for line in lines]
+    rows = [dict(zip(header, line, strict=True)) for line in lines]
     assert len(rows) == 2 and all(float(r["loss"]) == float(r["loss"]) for r in rows)  # no NaN
     assert all(0 < float(r["seconds"]) < 600 and float(r["tiles_per_s"]) > 0 for r in rows)
     if name == "f-anogan":  # the stages switch inside epoch 2: its row has both stages' keys, each in its column
         assert [r["stage"] for r in rows] == ["1.0", "2.0"] and rows[0]["recon"] == "" and rows[1]["recon"] != ""
     r = api.test(tmp_path / name, progress=False, n_boot=10, pictures=1)
     # every lesion pixel of the 4 abnormal 96 px images was scored, and the map is not a constant (AUROC exactly 0.5)
-    assert r["pixel"]["n_pixels"] == 4 * 96 * 96 and r["pixel"]["auroc"] != 0.5 and r["pixel"]["auroc"] == r["pixel"]["auroc"]
+    assert (
+        r["pixel"]["n_pixels"] == 4 * 96 * 96
+        and r["pixel"]["auroc"] != 0.5
+        and r["pixel"]["auroc"] == r["pixel"]["auroc"]
+    )
 
 
 def test_log_keeps_each_value_under_its_own_column_when_keys_change(tmp_path):
@@ -305,9 +319,12 @@ def test_onnx_export_parity_and_torch_free_predict(run, tiny_synth, tmp_path):
     assert r["max_abs_diff"] is not None and r["max_abs_diff"] <= 1e-4
     assert r["metadata"]["thresholds"]["image_threshold"] is not None
     img = sorted((tiny_synth / "abnormal").glob("*.jpg"))[0]
-    code = ("import sys; sys.modules['torch'] = None\n"  # any torch import now fails
-            "from wdmt.cli import main\n"
-            f"sys.exit(main(['predict', '--onnx', {str(tmp_path / 'm.onnx')!r}, {str(img)!r}, '--out', {str(tmp_path / 'o')!r}]))")
+    code = (
+        "import sys; sys.modules['torch'] = None\n"  # any torch import now fails
+        "from wdmt.cli import main\n"
+        f"sys.exit(main(['predict', '--onnx', {str(tmp_path / 'm.onnx')!r}, {str(img)!r}, '--out', "
+        f"{str(tmp_path / 'o')!r}]))"
+    )
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     onnx_row = json.loads((tmp_path / "o" / "predictions.jsonl").read_text().splitlines()[0])
@@ -432,8 +449,25 @@ def test_adversarial_models_keep_their_own_rate_unless_lr_is_asked(name, tmp_pat
 
 def test_cli_lr_reaches_a_gans_optimisers(tiny_synth, tmp_path):
     out = tmp_path / "g"
-    assert main(["train", "--data", str(tiny_synth), "--model", "ganomaly", "--preset", "tiny", "--lr", "3e-5",
-                 "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(tiny_synth),
+                "--model",
+                "ganomaly",
+                "--preset",
+                "tiny",
+                "--lr",
+                "3e-5",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert json.loads((out / "config.json").read_text())["lr"] == 3e-5
     st = load_checkpoint(out / "checkpoints" / "last.pt")
     assert [o["param_groups"][0]["initial_lr"] for o in st["optimizers"]] == [3e-5, 3e-5]

@@ -42,7 +42,9 @@ def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
     return write_text_atomic(path, json.dumps(obj, indent=2))
 
 
-def write_csv_atomic(path: str | os.PathLike, rows: Sequence[dict[str, Any]], fields: Sequence[str] | None = None) -> Path:
+def write_csv_atomic(
+    path: str | os.PathLike, rows: Sequence[dict[str, Any]], fields: Sequence[str] | None = None
+) -> Path:
     """``fields`` (default: the first row's keys) may be wider than a row (blanks) or narrower (extra keys dropped)."""
     if fields is None and not rows:
         raise ValueError(f"{path}: no rows and no header to write")

@@ -70,7 +70,10 @@ def _cmd_train(a: argparse.Namespace) -> int:
     s = train(a.data, cfg, a.out, format=a.format, split_seed=a.split_seed, resume=a.resume, overwrite=a.overwrite,
               progress=not a.quiet)
     if "calibration" in s:  # under torchrun only rank 0 reports
-        print(f"trained {cfg.model} for {s['epochs']} epochs in {s['train_seconds']} s on {s['processes']} process(es); run in {a.out}")
+        print(
+            f"trained {cfg.model} for {s['epochs']} epochs in {s['train_seconds']} s on {s['processes']} process(es); "
+            f"run in {a.out}"
+        )
     return 0
 
 
@@ -85,24 +88,48 @@ def _cmd_test(a: argparse.Namespace) -> int:
     for k in ("fov", "score", "smooth_sigma", "precision", "tiling"):
         if getattr(a, k) is not None:
             ev = replace(ev, **{k: getattr(a, k)})
-    r = test(a.run, a.data, format=a.format, split=a.split, protocol=a.protocol, ev=ev, out=a.out, which=a.checkpoint,
-             pictures=a.pictures, progress=not a.quiet and not a.json)
+    r = test(
+        a.run,
+        a.data,
+        format=a.format,
+        split=a.split,
+        protocol=a.protocol,
+        ev=ev,
+        out=a.out,
+        which=a.checkpoint,
+        pictures=a.pictures,
+        progress=not a.quiet and not a.json,
+    )
     if a.json:
         print(json.dumps(r, indent=2))
     else:
         p, i = r["pixel"], r["image"]
         if p.get("n_images"):
-            print(f"pixel ({r['protocol']}): AUROC {p['auroc']:.3f} [{p['auroc_ci95'][0]:.3f}, {p['auroc_ci95'][1]:.3f}]  "
-                  f"bal.acc {p['balanced_accuracy']:.3f}  F1-micro {p['f1_micro']:.3f}  Dice {p['f1']:.3f}  "
-                  f"AP {p['ap']:.3f}  AUPRO {p['aupro']:.3f}")
-            print("pixel AUROC by FOV handling: " + ", ".join(f"{k} {v:.3f}" for k, v in r["pixel_auroc_by_fov"].items()))
+            print(
+                f"pixel ({r['protocol']}): AUROC {p['auroc']:.3f} [{p['auroc_ci95'][0]:.3f}, "
+                f"{p['auroc_ci95'][1]:.3f}]  "
+                f"bal.acc {p['balanced_accuracy']:.3f}  F1-micro {p['f1_micro']:.3f}  Dice {p['f1']:.3f}  "
+                f"AP {p['ap']:.3f}  AUPRO {p['aupro']:.3f}"
+            )
+            print(
+                "pixel AUROC by FOV handling: " + ", ".join(f"{k} {v:.3f}" for k, v in r["pixel_auroc_by_fov"].items())
+            )
         if "auroc" in i:
-            print(f"image ({r['protocol']}): AUROC {i['auroc']:.3f}  AP {i['ap']:.3f}  bal.acc {i['balanced_accuracy']:.3f}  F1 {i['f1']:.3f}")
+            print(
+                f"image ({r['protocol']}): AUROC {i['auroc']:.3f}  AP {i['ap']:.3f}  bal.acc "
+                f"{i['balanced_accuracy']:.3f}  F1 {i['f1']:.3f}"
+            )
             o = r["image_own"]
-            print(f"image, the model's own score ({o['definition']}): AUROC {o['auroc']:.3f}  bal.acc {o['balanced_accuracy']:.3f}")
+            print(
+                f"image, the model's own score ({o['definition']}): AUROC {o['auroc']:.3f}  bal.acc "
+                f"{o['balanced_accuracy']:.3f}"
+            )
         if "epoch_choice" in r:
-            print(f"epoch {r['epoch_choice']['epoch']} chosen by test pixel AUROC among {len(r['epoch_choice']['epochs'])} "
-                  "kept epochs (the paper's rule; tuned on test data): see epochs.csv")
+            print(
+                f"epoch {r['epoch_choice']['epoch']} chosen by test pixel AUROC among "
+                f"{len(r['epoch_choice']['epochs'])} "
+                "kept epochs (the paper's rule; tuned on test data): see epochs.csv"
+            )
         print(f"wrote {r['out']}")
     return 0
 
@@ -139,12 +166,26 @@ def _cmd_benchmark(a: argparse.Namespace) -> int:
             print(f"| {e['row']} | {e['seed']} | {e['state']} | {est} |")
         known = [e["minutes_left"] for e in entries if e["minutes_left"] is not None]
         unknown = sum(1 for e in entries if e["minutes_left"] is None and e["epochs_left"])
-        print(f"{sum(e['state'] == 'done' for e in entries)} of {len(entries)} runs done; about "
-              f"{sum(known):.0f} min of training left" + (f", plus {unknown} run(s) of models never timed here" if unknown else "")
-              + " (epoch times of this output folder's runs; evaluation not counted)")
+        print(
+            f"{sum(e['state'] == 'done' for e in entries)} of {len(entries)} runs done; about "
+            f"{sum(known):.0f} min of training left"
+            + (f", plus {unknown} run(s) of models never timed here" if unknown else "")
+            + " (epoch times of this output folder's runs; evaluation not counted)"
+        )
         return 0
-    r = benchmark(a.suite, a.data, a.out, preset=a.preset, seeds=a.seeds, fmt=a.format, models=a.models,
-                  progress=not a.quiet, epochs=a.epochs, report_only=a.report_only, keep_epochs=a.keep_epochs)
+    r = benchmark(
+        a.suite,
+        a.data,
+        a.out,
+        preset=a.preset,
+        seeds=a.seeds,
+        fmt=a.format,
+        models=a.models,
+        progress=not a.quiet,
+        epochs=a.epochs,
+        report_only=a.report_only,
+        keep_epochs=a.keep_epochs,
+    )
     for name in r["tables"]:
         print((Path(a.out) / f"table-{name}.md").read_text())
     print(f"report: {r['report']}")
@@ -161,9 +202,9 @@ def _cmd_export(a: argparse.Namespace) -> int:
 
 
 def _cmd_models(a: argparse.Namespace) -> int:
-    from wdmt.models import MODELS
-
     from dataclasses import asdict
+
+    from wdmt.models import MODELS
 
     rows = [asdict(e.info) for e in MODELS.values()]
     if a.json:
@@ -172,8 +213,11 @@ def _cmd_models(a: argparse.Namespace) -> int:
         for r in rows:
             size = r["input_size"] or "any"
             lr = f"lr={r['lr']:g} (own) " if r["lr"] is not None else ""
-            print(f"{r['name']:12s} hog={'yes' if r['needs_hog'] else 'no ':3s} adversarial={'yes' if r['adversarial'] else 'no ':3s} "
-                  f"input={size!s:4s} {lr}{r['description']}")
+            print(
+                f"{r['name']:12s} hog={'yes' if r['needs_hog'] else 'no ':3s} "
+                f"adversarial={'yes' if r['adversarial'] else 'no ':3s} "
+                f"input={size!s:4s} {lr}{r['description']}"
+            )
     return 0
 
 
@@ -211,8 +255,9 @@ def _add_data_verbs(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
 
     d = sub.add_parser("data", help="inspect datasets")
     dsub = d.add_subparsers(dest="data_verb", required=True)
-    c = dsub.add_parser("check", parents=[par["quiet"], par["format"]],
-                        help="counts, sizes, mask coverage and problems of a dataset")
+    c = dsub.add_parser(
+        "check", parents=[par["quiet"], par["format"]], help="counts, sizes, mask coverage and problems of a dataset"
+    )
     c.add_argument("dir")
     c.add_argument("--seed", type=int, default=0, help="seed of the train/val/test split of normal images")
     c.add_argument("--json", action="store_true", help="print one JSON object")
@@ -220,8 +265,9 @@ def _add_data_verbs(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
 
 
 def _add_train(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
-    t = sub.add_parser("train", parents=[par["quiet"], par["format"]],
-                       help="train a model on the normal images of a dataset")
+    t = sub.add_parser(
+        "train", parents=[par["quiet"], par["format"]], help="train a model on the normal images of a dataset"
+    )
     t.add_argument("--data", required=True)
     t.add_argument("--model", default="wdmt", help="see 'wdmt models'")
     t.add_argument("--preset", default="cpu", help="cpu, paper or tiny")
@@ -234,9 +280,15 @@ def _add_train(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
     t.add_argument("--split-seed", type=int, default=0, help="seed of the train/val/test split of normal images")
     t.add_argument("--device", help="auto, cpu, cuda, cuda:1, mps")
     t.add_argument("--cpu-bf16", action="store_true", help="bfloat16 autocast on CPU (faster on CPUs with AMX)")
-    t.add_argument("--keep-epochs", type=int, metavar="K",
-                   help="also keep every K-th epoch's weights, for the paper's epoch choice (wdmt test --checkpoint paper)")
-    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="model option, e.g. --set width=32 --set delta=0.1")
+    t.add_argument(
+        "--keep-epochs",
+        type=int,
+        metavar="K",
+        help="also keep every K-th epoch's weights, for the paper's epoch choice (wdmt test --checkpoint paper)",
+    )
+    t.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="model option, e.g. --set width=32 --set delta=0.1"
+    )
     t.add_argument("--resume", action="store_true")
     t.add_argument("--overwrite", action="store_true")
     t.set_defaults(func=_cmd_train)
@@ -250,16 +302,24 @@ def _add_test(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
     e.add_argument("--data", help="dataset (default: the run's own)")
     e.add_argument("--split", default="test", choices=["test", "all", "val", "train"])
     e.add_argument("--protocol", default="paper", choices=["paper", "strict"])
-    e.add_argument("--checkpoint", default="best", choices=["best", "last", "paper"],
-                   help="best: lowest validation-normal error (default); paper: the official code's choice, the kept epoch "
-                        "with the highest test pixel AUROC (needs train --keep-epochs; tunes on test data)")
+    e.add_argument(
+        "--checkpoint",
+        default="best",
+        choices=["best", "last", "paper"],
+        help="best: lowest validation-normal error (default); paper: the official code's choice, the kept epoch "
+        "with the highest test pixel AUROC (needs train --keep-epochs; tunes on test data)",
+    )
     e.add_argument("--fov", choices=literal_choices(EvalConfig, "fov"))
     e.add_argument("--score", choices=literal_choices(EvalConfig, "score"))
     e.add_argument("--smooth-sigma", type=float)
-    e.add_argument("--precision", choices=literal_choices(EvalConfig, "precision"),
-                   help="inference arithmetic (bf16: faster on AMX CPUs)")
-    e.add_argument("--tiling", choices=literal_choices(EvalConfig, "tiling"),
-                   help="overlap: half-tile strides, blended (no seams)")
+    e.add_argument(
+        "--precision",
+        choices=literal_choices(EvalConfig, "precision"),
+        help="inference arithmetic (bf16: faster on AMX CPUs)",
+    )
+    e.add_argument(
+        "--tiling", choices=literal_choices(EvalConfig, "tiling"), help="overlap: half-tile strides, blended (no seams)"
+    )
     e.add_argument("--pictures", type=int, default=4, help="how many test images get a picture grid")
     e.add_argument("--out", help="output folder (default RUN/eval-SPLIT)")
     e.add_argument("--json", action="store_true")
@@ -275,8 +335,11 @@ def _add_use_verbs(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
     pr.add_argument("images", nargs="+")
     pr.add_argument("--out", required=True)
     pr.add_argument("--checkpoint", default="best", choices=["best", "last"])
-    pr.add_argument("--precision", choices=literal_choices(EvalConfig, "precision"),
-                    help="inference arithmetic (bf16: faster on AMX CPUs)")
+    pr.add_argument(
+        "--precision",
+        choices=literal_choices(EvalConfig, "precision"),
+        help="inference arithmetic (bf16: faster on AMX CPUs)",
+    )
     pr.set_defaults(func=_cmd_predict)
 
     x = sub.add_parser("export", help="export a run's model (ONNX, dynamic batch) with its thresholds")
@@ -290,35 +353,51 @@ def _add_use_verbs(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
     m.add_argument("--json", action="store_true")
     m.set_defaults(func=_cmd_models)
 
-    dm = sub.add_parser("demo", parents=[par["quiet"]],
-                        help="synthesise data, train WDMT-Net (cpu preset), evaluate, show the pictures")
+    dm = sub.add_parser(
+        "demo", parents=[par["quiet"]], help="synthesise data, train WDMT-Net (cpu preset), evaluate, show the pictures"
+    )
     dm.add_argument("--out", default="wdmt-demo")
     dm.add_argument("--epochs", type=int, default=None)
     dm.set_defaults(func=_cmd_demo)
 
 
 def _add_benchmark(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
-    b = sub.add_parser("benchmark", parents=[par["quiet"], par["format"]],
-                       help="reproduce the paper's tables: train and evaluate every model of a suite")
+    b = sub.add_parser(
+        "benchmark",
+        parents=[par["quiet"], par["format"]],
+        help="reproduce the paper's tables: train and evaluate every model of a suite",
+    )
     b.add_argument("--suite", default="ablation", choices=BENCHMARK_SUITES)
     b.add_argument("--data", required=True)
     b.add_argument("--preset", default="cpu")
     b.add_argument("--seeds", type=int, default=1)
     b.add_argument("--models", nargs="+", help="only these models of the suite")
     b.add_argument("--epochs", type=int, help="every run's epochs instead of the preset's (decay rates follow)")
-    b.add_argument("--keep-epochs", type=int, default=0, metavar="K",
-                   help="new runs keep every K-th epoch's weights, and runs that kept them get the paper's epoch choice "
-                        "(best test AUROC) in columns of their own, beside ours")
+    b.add_argument(
+        "--keep-epochs",
+        type=int,
+        default=0,
+        metavar="K",
+        help="new runs keep every K-th epoch's weights, and runs that kept them get the paper's epoch choice "
+        "(best test AUROC) in columns of their own, beside ours",
+    )
     b.add_argument("--out", required=True)
-    b.add_argument("--plan", action="store_true", help="list every run, done or not, with the training left; run nothing")
-    b.add_argument("--report-only", action="store_true",
-                   help="tables and report from the finished runs only; train and evaluate nothing")
+    b.add_argument(
+        "--plan", action="store_true", help="list every run, done or not, with the training left; run nothing"
+    )
+    b.add_argument(
+        "--report-only",
+        action="store_true",
+        help="tables and report from the finished runs only; train and evaluate nothing",
+    )
     b.set_defaults(func=_cmd_benchmark)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="wdmt", description="Unsupervised lesion detection in fundus photographs.")
-    p.add_argument("--debug", action="store_true", help="show tracebacks (with their causes) instead of one-line errors")
+    p.add_argument(
+        "--debug", action="store_true", help="show tracebacks (with their causes) instead of one-line errors"
+    )
     sub = p.add_subparsers(dest="verb", required=True)
     par = _parents()
     _add_data_verbs(sub, par)

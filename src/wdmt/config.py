@@ -34,8 +34,8 @@ class EvalConfig:
         topk_fraction: share of map pixels averaged by ``topk``.
         pixel_quantile: strict protocol: the pixel threshold is this quantile of the validation normals' pixels.
         image_quantile: strict protocol: the image threshold is this quantile of the validation normals' scores.
-        tiling: ``grid`` (the n x n tiles of training, as the paper) or ``overlap`` (tiles at half-tile strides, (2n-1)^2
-            of them, blended with a window falling toward tile edges: no seams, 2.8x the forward passes).
+        tiling: ``grid`` (the n x n tiles of training, as the paper) or ``overlap`` (tiles at half-tile strides,
+            (2n-1)^2 of them, blended with a window falling toward tile edges: no seams, 2.8x the forward passes).
         precision: arithmetic of the forward pass at inference: ``fp32`` (exact, the default) or ``bf16`` (autocast;
             faster on CPUs with AMX or AVX512-BF16; its speed and its effect on the metrics are measured in
             docs/performance.md). Part of the evaluation, so thresholds are calibrated under the same arithmetic.
@@ -102,10 +102,22 @@ class TrainConfig:
 # above the plain autoencoder's at the end (0.024 vs 0.020); with 0.25 it ended below it (0.018).
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"epochs": 200, "batch_size": 32, "lr": 1e-4, "tile_repeats": 3, "model_options": {"width": 64}},
-    "cpu": {"epochs": 40, "batch_size": 8, "lr": 1e-3, "tile_repeats": 1, "model_options": {"width": 16, "delta": 0.25}},
+    "cpu": {
+        "epochs": 40,
+        "batch_size": 8,
+        "lr": 1e-3,
+        "tile_repeats": 1,
+        "model_options": {"width": 16, "delta": 0.25},
+    },
     # for tests and the smallest demos: tiny pictures, a few steps
-    "tiny": {"epochs": 1, "batch_size": 4, "lr": 1e-3, "tile_repeats": 1, "model_options": {"width": 4},
-             "preprocess": {"size": 96, "tiles": 3}},
+    "tiny": {
+        "epochs": 1,
+        "batch_size": 4,
+        "lr": 1e-3,
+        "tile_repeats": 1,
+        "model_options": {"width": 4},
+        "preprocess": {"size": 96, "tiles": 3},
+    },
 }
 
 
@@ -122,7 +134,7 @@ def _check_type(value: Any, tp: Any, where: str) -> Any:
         args = typing.get_args(tp)
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
             raise WdmtError(None, f"{where}: expected a list of {len(args)} values, got {value!r}")
-        return tuple(_check_type(v, a, where) for v, a in zip(value, args))
+        return tuple(_check_type(v, a, where) for v, a in zip(value, args, strict=True))
     if origin is dict:
         if not isinstance(value, dict):
             raise WdmtError(None, f"{where}: expected a mapping, got {value!r}")
@@ -169,7 +181,9 @@ def from_dict(cls: type, data: Any, where: str = "config") -> Any:
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "model_options" else v
+        out[k] = (
+            _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "model_options" else v
+        )
         if k == "model_options" and isinstance(v, dict):
             out[k] = {**base.get(k, {}), **v}
     return out

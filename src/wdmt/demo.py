@@ -33,9 +33,12 @@ def demo(out: str | Path = "wdmt-demo", epochs: int | None = None, progress: boo
     p, s, i = paper["pixel"], strict["pixel"], strict["image"]
     lines = [
         f"wdmt demo finished in {minutes:.1f} min",
-        f"  pixel AUROC {p['auroc']:.3f} (95% CI {p['auroc_ci95'][0]:.3f}-{p['auroc_ci95'][1]:.3f}), AP {p['ap']:.3f}, AUPRO {p['aupro']:.3f}",
-        f"  paper protocol (threshold by Youden's J on test pixels): balanced acc {p['balanced_accuracy']:.3f}, Dice {p['f1']:.3f}",
-        f"  strict protocol (threshold from validation normals): balanced acc {s['balanced_accuracy']:.3f}, Dice {s['f1']:.3f}",
+        f"  pixel AUROC {p['auroc']:.3f} (95% CI {p['auroc_ci95'][0]:.3f}-{p['auroc_ci95'][1]:.3f}), AP "
+        f"{p['ap']:.3f}, AUPRO {p['aupro']:.3f}",
+        f"  paper protocol (threshold by Youden's J on test pixels): balanced acc {p['balanced_accuracy']:.3f}, Dice "
+        f"{p['f1']:.3f}",
+        f"  strict protocol (threshold from validation normals): balanced acc {s['balanced_accuracy']:.3f}, Dice "
+        f"{s['f1']:.3f}",
     ]
     if "auroc" in i:
         lines.append(f"  image AUROC {i['auroc']:.3f}, strict decisions: balanced acc {i['balanced_accuracy']:.3f}")

@@ -170,26 +170,31 @@ def pixel_metrics(results: list[ImageResult], ev: EvalConfig, strict_threshold: 
         return out
     hi = float(np.quantile(s, 0.9999)) or 1.0
     bins = np.linspace(0, hi, 2049)
-    hists = [(np.histogram(np.clip(a, 0, hi), bins)[0], np.histogram(np.clip(a[b], 0, hi), bins)[0]) for a, b in zip(ss, ys)]
+    hists = [(np.histogram(np.clip(a, 0, hi), bins)[0], np.histogram(np.clip(a[b], 0, hi), bins)[0])
+             for a, b in zip(ss, ys, strict=True)]
     hists = [(all_h - pos_h, pos_h) for all_h, pos_h in hists]
     negs = np.array([h[0] for h in hists])
     poss = np.array([h[1] for h in hists])
-    out["auroc_ci95"] = M.bootstrap_ci(lambda idx: M.histogram_auroc(poss[idx].sum(0), negs[idx].sum(0)), len(ss), n_boot, seed)
+    out["auroc_ci95"] = M.bootstrap_ci(
+        lambda idx: M.histogram_auroc(poss[idx].sum(0), negs[idx].sum(0)), len(ss), n_boot, seed
+    )
     return out
 
 
 def _error_contrast(annotated: list[ImageResult], ev: EvalConfig) -> dict[str, float]:
-    """Mean map value on lesion pixels, on lesion-free pixels inside the field of view and on the black surround: whether
-    a model fails to reconstruct lesions (contrast > 1) or reproduces them (an identity-like network: contrast near 1),
-    and how much of its error sits outside the retina."""
+    """Mean map value on lesion pixels, on lesion-free pixels inside the field of view and on the black surround:
+    whether a model fails to reconstruct lesions (contrast > 1) or reproduces them (an identity-like network: contrast
+    near 1), and how much of its error sits outside the retina."""
     les, fov_ok, out = [], [], []
     for r in annotated:
         m, lesion, fov = r.map(ev), r.item.prepared.lesion, r.item.prepared.fov
         les.append(m[lesion])
         fov_ok.append(m[fov & ~lesion])
         out.append(m[~fov & ~lesion])
-    mean = {k: float(np.concatenate(v).mean()) if sum(a.size for a in v) else float("nan")
-            for k, v in (("lesion", les), ("normal_fov", fov_ok), ("outside_fov", out))}
+    mean = {
+        k: float(np.concatenate(v).mean()) if sum(a.size for a in v) else float("nan")
+        for k, v in (("lesion", les), ("normal_fov", fov_ok), ("outside_fov", out))
+    }
     mean["contrast"] = mean["lesion"] / mean["normal_fov"] if mean["normal_fov"] > 0 else float("nan")
     return mean
 
@@ -200,8 +205,9 @@ def _roc_points(c: M.Curve, n: int = 200) -> dict[str, list[float]]:
     return {"fpr": [0.0, *map(float, c.fpr[idx])], "tpr": [0.0, *map(float, c.tpr[idx])]}
 
 
-def image_metrics(results: list[ImageResult], ev: EvalConfig, strict_threshold: float | None,
-                  n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+def image_metrics(
+    results: list[ImageResult], ev: EvalConfig, strict_threshold: float | None, n_boot: int = 1000, seed: int = 0
+) -> dict[str, Any]:
     """Image-level AUROC / AP and decisions under both thresholds (needs normal and abnormal test images)."""
     y = np.array([r.item.sample.label for r in results])
     s = np.array([r.score(ev) for r in results])
@@ -212,11 +218,17 @@ def image_metrics(results: list[ImageResult], ev: EvalConfig, strict_threshold: 
     c = M.curve(s, y)
     out.update(auroc=M.auroc(c), ap=M.average_precision(c))
     youden = M.youden_threshold(c)
-    out["paper"] = {"threshold": youden, "threshold_rule": "Youden's J on the test images themselves",
-                    **M.at_threshold(M.confusion(s, y, youden))}
+    out["paper"] = {
+        "threshold": youden,
+        "threshold_rule": "Youden's J on the test images themselves",
+        **M.at_threshold(M.confusion(s, y, youden)),
+    }
     if strict_threshold is not None:
-        out["strict"] = {"threshold": strict_threshold, "threshold_rule": "quantile of validation-normal image scores",
-                         **M.at_threshold(M.confusion(s, y, strict_threshold))}
+        out["strict"] = {
+            "threshold": strict_threshold,
+            "threshold_rule": "quantile of validation-normal image scores",
+            **M.at_threshold(M.confusion(s, y, strict_threshold)),
+        }
     pos, neg = np.nonzero(y == 1)[0], np.nonzero(y == 0)[0]
     rng = np.random.default_rng(seed)
 
@@ -249,9 +261,11 @@ def fov_variants(results: list[ImageResult], ev: EvalConfig) -> dict[str, float]
     return out
 
 
-def write_predictions(path: Path, results: list[ImageResult], ev: EvalConfig, threshold: float | None,
-                      own_threshold: float | None = None) -> None:
+def write_predictions(
+    path: Path, results: list[ImageResult], ev: EvalConfig, threshold: float | None, own_threshold: float | None = None
+) -> None:
     """One row per image: the map-based score (``ev.score``) and the model's own, each with its decision."""
+
     def cells(score: float, thr: float | None) -> tuple[str, Any, str]:
         return f"{score:.6g}", "" if thr is None else int(score >= thr), "" if thr is None else f"{thr:.6g}"
 
@@ -319,14 +333,23 @@ def picture(path: Path, r: ImageResult, ev: EvalConfig, vmax: float, threshold: 
         panels.append(("HOG prediction", h, "gray", max(float(np.quantile(h, 0.995)), 1e-6)))
     panels.append(("anomaly map", r.map(ev), "inferno", vmax))
     fig, axes = plt.subplots(1, len(panels) + 1, figsize=(3 * (len(panels) + 1), 3.2), dpi=100)
-    for ax, (name, img, cmap, vm) in zip(axes, panels):
-        ax.imshow(np.clip(img, 0, 1) if vm is None and img.dtype != np.uint8 else img, cmap=cmap, vmin=0,
-                  vmax=vm if vm is not None else (255 if img.dtype == np.uint8 else 1))
+    for ax, (name, img, cmap, vm) in zip(axes, panels, strict=False):
+        ax.imshow(
+            np.clip(img, 0, 1) if vm is None and img.dtype != np.uint8 else img,
+            cmap=cmap,
+            vmin=0,
+            vmax=vm if vm is not None else (255 if img.dtype == np.uint8 else 1),
+        )
         ax.set_title(name, fontsize=9)
     ax = axes[-1]
     ax.imshow(p.image, cmap="gray")
-    ax.imshow(np.ma.masked_less(r.map(ev), (threshold if threshold is not None else 0.5 * vmax)), cmap="autumn",
-              alpha=0.6, vmin=0, vmax=vmax)
+    ax.imshow(
+        np.ma.masked_less(r.map(ev), (threshold if threshold is not None else 0.5 * vmax)),
+        cmap="autumn",
+        alpha=0.6,
+        vmin=0,
+        vmax=vmax,
+    )
     if p.lesion is not None and p.lesion.any():
         ax.contour(p.lesion, levels=[0.5], colors="cyan", linewidths=0.6)
     ax.set_title("above threshold / lesions (cyan)", fontsize=9)

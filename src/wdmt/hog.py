@@ -89,7 +89,9 @@ class HogCache:
             np.save(f, t, allow_pickle=False)
         return t
 
-    def get_many(self, grays: Sequence[np.ndarray], workers: int | None = None, progress: bool = True) -> list[np.ndarray]:
+    def get_many(
+        self, grays: Sequence[np.ndarray], workers: int | None = None, progress: bool = True
+    ) -> list[np.ndarray]:
         """Targets for many pictures; misses are computed in ``workers`` processes (default: all cores)."""
         out: list[np.ndarray | None] = [None] * len(grays)
         todo = []

@@ -69,14 +69,18 @@ def _open_pil(path: Path) -> np.ndarray:
             with Image.open(path) as im:
                 w, h = im.size
                 if w * h > MAX_PIXELS:
-                    raise WdmtError(path, f"image is {w} x {h} = {w * h / 1e6:.0f} MP, over the {MAX_PIXELS / 1e6:.0f} MP limit")
+                    raise WdmtError(
+                        path, f"image is {w} x {h} = {w * h / 1e6:.0f} MP, over the {MAX_PIXELS / 1e6:.0f} MP limit"
+                    )
                 if w < 1 or h < 1:
                     raise WdmtError(path, "image has no pixels")
                 im.load()
                 im = ImageOps.exif_transpose(im)
                 return _pil_to_array(im)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-            raise WdmtError(path, f"image is larger than the {MAX_PIXELS / 1e6:.0f} MP limit (decompression bomb?)") from e
+            raise WdmtError(
+                path, f"image is larger than the {MAX_PIXELS / 1e6:.0f} MP limit (decompression bomb?)"
+            ) from e
         except UnidentifiedImageError as e:
             raise WdmtError(path, "not an image file Pillow can decode (wrong extension or corrupt header)") from e
         except OSError as e:

@@ -40,8 +40,8 @@ def _floats(a: np.ndarray) -> np.ndarray:
 
 def _descending(s: np.ndarray) -> np.ndarray:
     """Order of a descending sort. Not stable, and need not be: every curve is read only at the last index of each
-    run of equal scores, where the counts do not depend on the order inside the run, so numpy's faster unstable sort will do
-    (docs/performance.md, Data path and metrics)."""
+    run of equal scores, where the counts do not depend on the order inside the run, so numpy's faster unstable sort
+    will do (docs/performance.md, Data path and metrics)."""
     return np.argsort(-s)
 
 
@@ -108,8 +108,9 @@ def at_threshold(cm: dict[str, int]) -> dict[str, float]:
     }
 
 
-def aupro(scores: list[np.ndarray], masks: list[np.ndarray], max_fpr: float = 0.3,
-          valid: list[np.ndarray] | None = None) -> float:
+def aupro(
+    scores: list[np.ndarray], masks: list[np.ndarray], max_fpr: float = 0.3, valid: list[np.ndarray] | None = None
+) -> float:
     """Area under the per-region-overlap curve up to ``max_fpr``, normalised to [0, 1] (MVTec AD's AUPRO).
 
     Each connected lesion region (8-connectivity) weighs the same whatever its size; the FPR counts every negative
@@ -118,7 +119,7 @@ def aupro(scores: list[np.ndarray], masks: list[np.ndarray], max_fpr: float = 0.
     """
     flat_s, weights, negs = [], [], []
     n_regions = 0
-    for i, (s, m) in enumerate(zip(scores, masks)):
+    for i, (s, m) in enumerate(zip(scores, masks, strict=True)):
         keep = np.ones(m.shape, bool) if valid is None else valid[i]
         m = m & keep
         lab, n = ndimage.label(m, structure=np.ones((3, 3)))
@@ -155,7 +156,9 @@ def histogram_auroc(pos_hist: np.ndarray, neg_hist: np.ndarray) -> float:
     return float((pos_hist * (neg_below + 0.5 * neg_hist)).sum() / (p * n))
 
 
-def bootstrap_ci(values_fn, n_items: int, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> tuple[float, float]:
+def bootstrap_ci(
+    values_fn, n_items: int, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05
+) -> tuple[float, float]:
     """Percentile interval of ``values_fn(indices)`` over resamples of ``n_items`` items with replacement."""
     if n_items < 2:
         return (float("nan"), float("nan"))

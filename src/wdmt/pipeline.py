@@ -38,11 +38,16 @@ def load_sample(sample: Sample, cfg: PreprocessConfig) -> PreparedSample:
         for m in sample.masks:
             mk = read_mask(m, inverted=sample.masks_inverted)
             if mk.shape != lesion.shape:
-                raise WdmtError(m, f"mask is {mk.shape[1]} x {mk.shape[0]} but its image is {rgb.shape[1]} x {rgb.shape[0]}")
+                raise WdmtError(
+                    m, f"mask is {mk.shape[1]} x {mk.shape[0]} but its image is {rgb.shape[1]} x {rgb.shape[0]}"
+                )
             lesion |= mk
     fov = read_mask(sample.fov_mask) if sample.fov_mask else None
     if fov is not None and fov.shape != rgb.shape[:2]:
-        raise WdmtError(sample.fov_mask, f"FOV mask is {fov.shape[1]} x {fov.shape[0]} but its image is {rgb.shape[1]} x {rgb.shape[0]}")
+        raise WdmtError(
+            sample.fov_mask,
+            f"FOV mask is {fov.shape[1]} x {fov.shape[0]} but its image is {rgb.shape[1]} x {rgb.shape[0]}",
+        )
     return PreparedSample(sample, prepare(rgb, cfg, lesion=lesion, fov=fov, source=str(sample.image)))
 
 
@@ -57,11 +62,16 @@ def load_samples(
     """Preprocess many samples (threads: decoding releases the GIL) and, with a cache, attach HOG targets."""
     with ThreadPoolExecutor(max(1, workers)) as pool:
         out = list(
-            tqdm(pool.map(lambda s: load_sample(s, cfg), samples), total=len(samples), desc=desc, unit="img",
-                 disable=None if progress else True)
+            tqdm(
+                pool.map(lambda s: load_sample(s, cfg), samples),
+                total=len(samples),
+                desc=desc,
+                unit="img",
+                disable=None if progress else True,
+            )
         )
     if hog_cache is not None and out:
         hogs = hog_cache.get_many([p.prepared.gray for p in out], progress=progress)
-        for p, h in zip(out, hogs):
+        for p, h in zip(out, hogs, strict=True):
             p.hog = h
     return out

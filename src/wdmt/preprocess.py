@@ -98,8 +98,8 @@ class Geometry:
 
     def apply(self, arr: np.ndarray, resample: int) -> np.ndarray:
         """Carry an image or mask (uint8) through the crop, pad and resize."""
-        l, t, r, b = self.crop
-        arr = arr[t:b, l:r]
+        left, top, right, bottom = self.crop
+        arr = arr[top:bottom, left:right]
         side, ox, oy = self.pad
         if side:
             canvas = np.zeros((side, side) + arr.shape[2:], arr.dtype)
@@ -258,7 +258,8 @@ def prepare(
     """Preprocess one RGB photograph and its masks (masks at the photograph's own size)."""
     h, w = rgb.shape[:2]
     if min(h, w) < MIN_SIDE:
-        raise WdmtError(source, f"image is {w} x {h}: too small for a fundus photograph (at least {MIN_SIDE} px a side)")
+        raise WdmtError(source, f"image is {w} x {h}: too small for a fundus photograph (at least {MIN_SIDE} px a "
+                        "side)")
     for name, m in (("lesion mask", lesion), ("FOV mask", fov)):
         if m is not None and m.shape != (h, w):
             raise WdmtError(source, f"{name} is {m.shape[1]} x {m.shape[0]} but the image is {w} x {h}")

@@ -124,8 +124,10 @@ class RunDir:
 
     def log_by_epoch(self) -> dict[int, dict[str, Any]]:
         """Per epoch, the log's alpha and validation error as numbers (None where a model has none)."""
-        return {int(r["epoch"]): {"alpha": _float_or_none(r.get("alpha")), "val_error": _float_or_none(r.get("val_error"))}
-                for r in self.log()}
+        return {
+            int(r["epoch"]): {"alpha": _float_or_none(r.get("alpha")), "val_error": _float_or_none(r.get("val_error"))}
+            for r in self.log()
+        }
 
     def append_log(self, row: dict[str, Any]) -> None:
         """Add one epoch under the file's header. A model whose logged keys change during a run (f-AnoGAN's second

@@ -179,7 +179,9 @@ class Trainer:
     # --- setting up -------------------------------------------------------------------------------------------
     def _check_start(self, resume: bool) -> None:
         if self.cfg.keep_epochs < 0:
-            raise WdmtError(self.run.root, f"keep_epochs must be 0 (keep none) or a positive interval, not {self.cfg.keep_epochs}")
+            raise WdmtError(
+                self.run.root, f"keep_epochs must be 0 (keep none) or a positive interval, not {self.cfg.keep_epochs}"
+            )
         if not resume:
             return
         if not self.run.checkpoint_path("last").exists():
@@ -207,12 +209,15 @@ class Trainer:
         if not self.dist.is_main:
             barrier(self.dist)  # rank 0 fills the HOG cache first; the others then only read it
         pre = self.cfg.preprocess
-        train_items = load_samples(self.data.split("train"), pre, self.cache if with_hog else None,
-                                   progress=self.progress, desc="train images")
+        train_items = load_samples(
+            self.data.split("train"), pre, self.cache if with_hog else None, progress=self.progress, desc="train images"
+        )
         if self.dist.is_main:
             barrier(self.dist)
         val_items = load_samples(self.data.split("val"), pre, None, progress=self.progress, desc="val images")
-        return TileSet.from_prepared(train_items, pre.tiles, with_hog), TileSet.from_prepared(val_items, pre.tiles, False)
+        return TileSet.from_prepared(train_items, pre.tiles, with_hog), TileSet.from_prepared(
+            val_items, pre.tiles, False
+        )
 
     def _distribute(self, model: AnomalyModel) -> Any:
         """Under torchrun, average gradients over the processes: DDP around the loss for single-optimiser models,
@@ -226,9 +231,14 @@ class Trainer:
         return DistributedDataParallel(LossModule(model), device_ids=ids, find_unused_parameters=False)
 
     def _data_record(self, st: FitState) -> dict[str, Any]:
-        return {"root": str(self.data.root), "format": self.data.format, "counts": self.data.counts(),
-                "train_tiles": len(st.train), "val_tiles": len(st.val),
-                "splits": {s.id: s.split for s in self.data.samples}}
+        return {
+            "root": str(self.data.root),
+            "format": self.data.format,
+            "counts": self.data.counts(),
+            "train_tiles": len(st.train),
+            "val_tiles": len(st.val),
+            "splits": {s.id: s.split for s in self.data.samples},
+        }
 
     # --- one epoch --------------------------------------------------------------------------------------------
     def train_one_epoch(self, st: FitState, epoch: int) -> tuple[dict[str, float], float]:
@@ -238,8 +248,13 @@ class Trainer:
         order = torch.cat([torch.randperm(len(st.train), generator=st.gen) for _ in range(cfg.tile_repeats)])
         sums: dict[str, float] = {}
         counts: dict[str, int] = {}
-        bar = tqdm(range(st.iters_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="it", leave=False,
-                   disable=None if self.progress else True)
+        bar = tqdm(
+            range(st.iters_per_epoch),
+            desc=f"epoch {epoch + 1}/{cfg.epochs}",
+            unit="it",
+            leave=False,
+            disable=None if self.progress else True,
+        )
         for i in bar:
             st.model.on_train_iteration(epoch * st.iters_per_epoch + i, st.iters_per_epoch)
             logs = self._step(st, order[i * st.batch : (i + 1) * st.batch], epoch, i)
@@ -248,8 +263,11 @@ class Trainer:
                 counts[k] = counts.get(k, 0) + 1
             if i % 5 == 0:
                 rate = (i + 1) * st.batch / max(1e-9, time.perf_counter() - t0)
-                bar.set_postfix(loss=f"{logs.get('loss', 0):.4f}", tiles_s=f"{rate:.1f}",
-                                **{k: f"{v:.3f}" for k, v in st.model.train_state().items()})
+                bar.set_postfix(
+                    loss=f"{logs.get('loss', 0):.4f}",
+                    tiles_s=f"{rate:.1f}",
+                    **{k: f"{v:.3f}" for k, v in st.model.train_state().items()},
+                )
         bar.close()
         return {k: v / counts[k] for k, v in sums.items()}, time.perf_counter() - t0
 
@@ -262,8 +280,11 @@ class Trainer:
         try:
             res = st.model.training_step(b, st.optimizers, self.autocast, st.loss_fn)
         except FloatingPointError as e:
-            raise WdmtError(self.run.root, f"training diverged at epoch {epoch + 1}, iteration {i + 1}: {e}; "
-                            "the last good checkpoint is kept in checkpoints/last.pt") from e
+            raise WdmtError(
+                self.run.root,
+                f"training diverged at epoch {epoch + 1}, iteration {i + 1}: {e}; "
+                "the last good checkpoint is kept in checkpoints/last.pt",
+            ) from e
         with warnings.catch_warnings():  # a staged model (f-AnoGAN) leaves some optimisers idle
             warnings.simplefilter("ignore", UserWarning)
             for sch in st.schedulers:
@@ -278,8 +299,13 @@ class Trainer:
         """``last.pt`` always (written last: a kill before it resumes from the previous epoch); ``best.pt`` when the
         epoch improved, or at the end when no epoch ever qualified; ``epoch-NNN.pt`` every ``keep_epochs``."""
         cfg, epoch = self.cfg, st.epoch
-        weights = {"model": st.model.state_dict(), "epoch": epoch, "config": to_dict(cfg), "model_name": cfg.model,
-                   "val_error": val_err}
+        weights = {
+            "model": st.model.state_dict(),
+            "epoch": epoch,
+            "config": to_dict(cfg),
+            "model_name": cfg.model,
+            "val_error": val_err,
+        }
         never_chosen = not self.run.checkpoint_path("best").exists() and epoch == cfg.epochs
         if improved or never_chosen:
             self.run.save("best", weights)
@@ -287,15 +313,25 @@ class Trainer:
             self.run.save(f"epoch-{epoch:03d}", weights)
         self.run.save("last", st.resume_state(cfg))
 
-    def _log_row(self, st: FitState, logs: dict[str, float], val_err: float, improved: bool,
-                 seconds: float) -> dict[str, Any]:
-        return {"epoch": st.epoch, **logs, **st.model.train_state(), "lr": st.schedulers[0].get_last_lr()[0],
-                "val_error": val_err, "best": int(improved), "seconds": round(seconds, 2),
-                "tiles_per_s": round(st.iters_per_epoch * st.batch / seconds, 2)}
+    def _log_row(
+        self, st: FitState, logs: dict[str, float], val_err: float, improved: bool, seconds: float
+    ) -> dict[str, Any]:
+        return {
+            "epoch": st.epoch,
+            **logs,
+            **st.model.train_state(),
+            "lr": st.schedulers[0].get_last_lr()[0],
+            "val_error": val_err,
+            "best": int(improved),
+            "seconds": round(seconds, 2),
+            "tiles_per_s": round(st.iters_per_epoch * st.batch / seconds, 2),
+        }
 
     def _report(self, st: FitState, row: dict[str, Any], improved: bool) -> None:
         if not self.progress:
             return
         extra = "".join(f"  {k} {v:.3f}" for k, v in st.model.train_state().items())
-        tqdm.write(f"epoch {st.epoch}/{self.cfg.epochs}  loss {row.get('loss', float('nan')):.5f}  "
-                   f"val {row['val_error']:.5f}{extra}  {row['tiles_per_s']:.1f} tiles/s" + ("  *best" if improved else ""))
+        tqdm.write(
+            f"epoch {st.epoch}/{self.cfg.epochs}  loss {row.get('loss', float('nan')):.5f}  "
+            f"val {row['val_error']:.5f}{extra}  {row['tiles_per_s']:.1f} tiles/s" + ("  *best" if improved else "")
+        )

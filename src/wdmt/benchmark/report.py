@@ -106,7 +106,9 @@ def curves_figure(out: Path, suite: str, rows: list[RunResult], settings: list[S
     return save_figure(fig, out / f"curves-{suite}.png")
 
 
-def maps_figure(out: Path, suite: str, rows: list[RunResult], settings: list[Setting], n_images: int = 3) -> Path | None:
+def maps_figure(
+    out: Path, suite: str, rows: list[RunResult], settings: list[Setting], n_images: int = 3
+) -> Path | None:
     """Rows: the first few annotated test images; columns: input, ground truth, every method's heat map."""
     from wdmt.evaluate import infer
     from wdmt.pipeline import load_samples
@@ -121,8 +123,9 @@ def maps_figure(out: Path, suite: str, rows: list[RunResult], settings: list[Set
         return None
     width_in = 2.2 * (len(runs) + 2)
     dpi = min(90, 1600 / width_in)  # at most 1600 px wide: the grid is inlined in the report and committed to docs
-    fig, axes = pyplot().subplots(len(samples), len(runs) + 2, figsize=(width_in, 2.3 * len(samples)), dpi=dpi,
-                                  squeeze=False)
+    fig, axes = pyplot().subplots(
+        len(samples), len(runs) + 2, figsize=(width_in, 2.3 * len(samples)), dpi=dpi, squeeze=False
+    )
     for col, (s, run) in enumerate(runs):
         model, cfg = RunDir(run).load_model()
         for row, r in enumerate(infer(model, load_samples(samples, cfg.preprocess, None, progress=False), cfg)):
@@ -145,28 +148,39 @@ def maps_figure(out: Path, suite: str, rows: list[RunResult], settings: list[Set
 def figures(out: Path, suite: str, rows: list[RunResult], settings: list[Setting], maps: bool) -> list[Path]:
     if not rows:
         return []
-    pics = [roc_figure(out, suite, rows, settings), bars_figure(out, suite, rows, settings),
-            curves_figure(out, suite, rows, settings), maps_figure(out, suite, rows, settings) if maps else None]
+    pics = [
+        roc_figure(out, suite, rows, settings),
+        bars_figure(out, suite, rows, settings),
+        curves_figure(out, suite, rows, settings),
+        maps_figure(out, suite, rows, settings) if maps else None,
+    ]
     return [p for p in pics if p is not None]
 
 
-STYLE = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto}table{border-collapse:collapse;"
-         "font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}th{background:#eee}"
-         "img{max-width:100%}dt{font-weight:bold;margin-top:.4em}")
+STYLE = (
+    "body{font-family:sans-serif;max-width:1200px;margin:2em auto}table{border-collapse:collapse;"
+    "font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}th{background:#eee}"
+    "img{max-width:100%}dt{font-weight:bold;margin-top:.4em}"
+)
 
 
 def _table_html(rows: list[dict[str, str]]) -> list[str]:
     head = list(rows[0])
-    return (["<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
-            + ["<tr>" + "".join(f"<td>{html.escape(r[h])}</td>" for h in head) + "</tr>" for r in rows]
-            + ["</table>"])
+    return (
+        ["<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
+        + ["<tr>" + "".join(f"<td>{html.escape(r[h])}</td>" for h in head) + "</tr>" for r in rows]
+        + ["</table>"]
+    )
 
 
 def html_report(out: Path, sections: list[tuple[str, list[dict[str, str]], list[Path]]], meta: dict[str, Any]) -> Path:
     """One page per suite (a later suite must not overwrite an earlier one): tables, figures, and what each column
     means."""
-    parts = ["<!doctype html><meta charset='utf-8'><title>wdmt benchmark</title>", f"<style>{STYLE}</style>",
-             f"<h1>wdmt benchmark</h1><p>{html.escape(json.dumps(meta))}</p>"]
+    parts = [
+        "<!doctype html><meta charset='utf-8'><title>wdmt benchmark</title>",
+        f"<style>{STYLE}</style>",
+        f"<h1>wdmt benchmark</h1><p>{html.escape(json.dumps(meta))}</p>",
+    ]
     columns: list[str] = []
     for title, rows, pics in sections:
         parts.append(f"<h2>{html.escape(title)}</h2>")

@@ -20,7 +20,9 @@ EVALUATIONS: dict[str, tuple[str, dict[str, Any], str]] = {
     "eval-test-strict": ("strict", {}, "best"),
     "eval-test-overlap": ("paper", {"tiling": "overlap"}, "best"),  # the seam-free tiling beside the paper's grid
 }
-PAPER_CHOICE = "eval-test-paper"  # the official epoch choice, for runs that kept their epochs: beside ours, never instead
+PAPER_CHOICE = (
+    "eval-test-paper"  # the official epoch choice, for runs that kept their epochs: beside ours, never instead
+)
 
 
 @dataclass
@@ -69,16 +71,18 @@ def training_minutes(log: list[dict[str, str]]) -> float:
     return float(np.median(secs)) * len(secs) / 60 if secs else float("nan")
 
 
-def run_and_config(s: Setting, seed: int, preset: str, out: Path, epochs: int | None,
-                   keep_epochs: int = 0) -> tuple[RunDir, TrainConfig]:
+def run_and_config(
+    s: Setting, seed: int, preset: str, out: Path, epochs: int | None, keep_epochs: int = 0
+) -> tuple[RunDir, TrainConfig]:
     """Where a row's run lives and the config the benchmark asks of it. Keeping epochs changes no arithmetic, so a run
     keeps the policy it started with: runs trained without kept epochs are reused, and get no paper's-epoch columns."""
     norm = normalise(s, preset)
     rd = RunDir(out / "runs" / norm.run_name(seed))
     if rd.config_path.exists():
         keep_epochs = rd.config().keep_epochs
-    cfg = resolve_config(preset, model=s.model, seed=seed, epochs=epochs, model_options=norm.options,
-                         keep_epochs=keep_epochs)
+    cfg = resolve_config(
+        preset, model=s.model, seed=seed, epochs=epochs, model_options=norm.options, keep_epochs=keep_epochs
+    )
     return rd, cfg
 
 
@@ -87,21 +91,40 @@ def finished(rd: RunDir) -> bool:
     return rd.finished_training and all((rd / d / "metrics.json").exists() for d in evals)
 
 
-def run_one(s: Setting, seed: int, data: str | Path, preset: str, out: Path, fmt: str, progress: bool,
-            epochs: int | None = None, keep_epochs: int = 0) -> RunResult:
+def run_one(
+    s: Setting,
+    seed: int,
+    data: str | Path,
+    preset: str,
+    out: Path,
+    fmt: str,
+    progress: bool,
+    epochs: int | None = None,
+    keep_epochs: int = 0,
+) -> RunResult:
     """Train (or resume, or skip) one run and evaluate it under both protocols, and where it kept its epochs under the
     paper's epoch choice too; returns its result."""
     rd, cfg = run_and_config(s, seed, preset, out, epochs, keep_epochs)
     # A finished run is never trusted by its name alone: another preset or --epochs must not be mixed in.
-    rd.require_config(cfg, "this run was trained with another config than the benchmark asks for; "
-                      "use another --out or the same --preset/--epochs")
+    rd.require_config(
+        cfg,
+        "this run was trained with another config than the benchmark asks for; "
+        "use another --out or the same --preset/--epochs",
+    )
     if not rd.finished_training:
         partial = rd.resumable
         api.train(data, cfg, rd.root, format=fmt, overwrite=not partial, resume=partial, progress=progress)
     for folder, (protocol, changes, which) in EVALUATIONS.items():
         if not (rd / folder / "metrics.json").exists():
-            api.test(rd.root, protocol=protocol, ev=replace(cfg.eval, **changes), out=rd / folder, which=which,
-                     pictures=0, progress=False)
+            api.test(
+                rd.root,
+                protocol=protocol,
+                ev=replace(cfg.eval, **changes),
+                out=rd / folder,
+                which=which,
+                pictures=0,
+                progress=False,
+            )
     if rd.kept_epochs() and not (rd / PAPER_CHOICE / "metrics.json").exists():
         api.test(rd.root, protocol="paper", which="paper", out=rd / PAPER_CHOICE, pictures=0, progress=False)
     return read_result(rd, s, seed)
@@ -115,17 +138,34 @@ def read_result(rd: RunDir, s: Setting, seed: int) -> RunResult:
     lo, hi = pp.get("auroc_ci95") or (None, None)
     by_fov, overlap_fov = paper.get("pixel_auroc_by_fov", {}), overlap.get("pixel_auroc_by_fov", {})
     return RunResult(
-        row=s.label, model=s.model, seed=seed, run=str(rd.root),
-        auc=pp.get("auroc"), acc=pp.get("balanced_accuracy"), f1_micro=pp.get("f1_micro"), dice=pp.get("f1"),
-        auc_lo=lo, auc_hi=hi, ap=sp.get("ap"), aupro=sp.get("aupro"), dice_strict=sp.get("f1"),
-        acc_strict=sp.get("balanced_accuracy"), auc_fov_zero=by_fov.get("zero"), auc_fov_inside=by_fov.get("inside"),
-        image_auc=si.get("auroc"), image_acc_strict=si.get("balanced_accuracy"),
+        row=s.label,
+        model=s.model,
+        seed=seed,
+        run=str(rd.root),
+        auc=pp.get("auroc"),
+        acc=pp.get("balanced_accuracy"),
+        f1_micro=pp.get("f1_micro"),
+        dice=pp.get("f1"),
+        auc_lo=lo,
+        auc_hi=hi,
+        ap=sp.get("ap"),
+        aupro=sp.get("aupro"),
+        dice_strict=sp.get("f1"),
+        acc_strict=sp.get("balanced_accuracy"),
+        auc_fov_zero=by_fov.get("zero"),
+        auc_fov_inside=by_fov.get("inside"),
+        image_auc=si.get("auroc"),
+        image_acc_strict=si.get("balanced_accuracy"),
         image_auc_own=strict.get("image_own", {}).get("auroc"),
         image_acc_own_strict=strict.get("image_own", {}).get("balanced_accuracy"),
-        error_contrast=pp.get("error", {}).get("contrast"), auc_overlap=overlap["pixel"].get("auroc"),
-        auc_overlap_fov_zero=overlap_fov.get("zero"), train_min=round(training_minutes(rd.log()), 2),
-        epoch=rd.kept_epoch(), epoch_paper_choice=chosen.get("epoch_choice", {}).get("epoch"),
-        auc_paper_choice=chosen.get("pixel", {}).get("auroc"), aupro_paper_choice=chosen.get("pixel", {}).get("aupro"),
+        error_contrast=pp.get("error", {}).get("contrast"),
+        auc_overlap=overlap["pixel"].get("auroc"),
+        auc_overlap_fov_zero=overlap_fov.get("zero"),
+        train_min=round(training_minutes(rd.log()), 2),
+        epoch=rd.kept_epoch(),
+        epoch_paper_choice=chosen.get("epoch_choice", {}).get("epoch"),
+        auc_paper_choice=chosen.get("pixel", {}).get("auroc"),
+        aupro_paper_choice=chosen.get("pixel", {}).get("aupro"),
         roc=pp.get("roc"),
     )
 
@@ -140,8 +180,15 @@ def _state(rd: RunDir, cfg: TrainConfig) -> str:
     return "to train"
 
 
-def plan(suite: str, out: str | Path, *, preset: str = "cpu", seeds: int = 1, models: list[str] | None = None,
-         epochs: int | None = None) -> list[dict[str, Any]]:
+def plan(
+    suite: str,
+    out: str | Path,
+    *,
+    preset: str = "cpu",
+    seeds: int = 1,
+    models: list[str] | None = None,
+    epochs: int | None = None,
+) -> list[dict[str, Any]]:
     """What a benchmark would do, without doing it: one entry per run (rows sharing a run appear once) with its state
     and, where a finished or half-trained run of the same model gives an epoch time, the minutes of training left."""
     out = Path(out)
@@ -158,10 +205,15 @@ def plan(suite: str, out: str | Path, *, preset: str = "cpu", seeds: int = 1, mo
                     epoch_s.setdefault(s.model, []).append(float(np.median([float(r["seconds"]) for r in log])))
                 state = _state(rd, cfg)
                 left = 0 if state.startswith(("done", "trained", "refused")) else cfg.epochs - len(log)
-                entries[rd.root.name] = {"row": s.label, "seed": seed, "run": str(rd.root), "model": s.model,
-                                         "state": state, "epochs_left": left}
+                entries[rd.root.name] = {
+                    "row": s.label,
+                    "seed": seed,
+                    "run": str(rd.root),
+                    "model": s.model,
+                    "state": state,
+                    "epochs_left": left,
+                }
     for e in entries.values():
         per_epoch = epoch_s.get(e["model"])
         e["minutes_left"] = float(np.median(per_epoch)) * e["epochs_left"] / 60 if per_epoch else None
     return list(entries.values())
-

@@ -36,39 +36,64 @@ def _epochs(rs: list[RunResult]) -> str:
 
 # Column -> (what it means, how a row's runs give it), in the tables' order.
 COLUMNS: dict[str, tuple[str, Cell]] = {
-    "AUC": ("pixel AUROC, paper protocol: every pixel of the annotated abnormal test images pooled, the black "
-            "surround included; ± is the std over seeds", _mean("auc")),
+    "AUC": (
+        "pixel AUROC, paper protocol: every pixel of the annotated abnormal test images pooled, the black "
+        "surround included; ± is the std over seeds",
+        _mean("auc"),
+    ),
     "AUC 95% CI": ("the mean of the per-seed bootstrap 95 % intervals of AUC (test images resampled)", _interval),
     "ACC": ("balanced pixel accuracy at the paper's threshold: Youden's J on the test pixels themselves", _mean("acc")),
     "F1 (micro)": ("the paper's F1: micro-averaged over both classes, which equals pixel accuracy", _mean("f1_micro")),
     "Dice": ("the lesion class's F1 at the paper's threshold", _mean("dice")),
     "AUC, FOV zeroed": ("AUC with the map set to 0 outside the field of view", _mean("auc_fov_zero")),
     "AUC, FOV only": ("AUC over pixels inside the field of view only", _mean("auc_fov_inside")),
-    "AUC, overlapping tiles": ("AUC with eval.tiling=overlap: half-tile strides, blended, no seams (not the paper's "
-                               "protocol)", _mean("auc_overlap")),
+    "AUC, overlapping tiles": (
+        "AUC with eval.tiling=overlap: half-tile strides, blended, no seams (not the paper's protocol)",
+        _mean("auc_overlap"),
+    ),
     "AUC, overlap + FOV zeroed": ("both of the above", _mean("auc_overlap_fov_zero")),
     "AP": ("pixel average precision (threshold-free)", _mean("ap")),
     "AUPRO": ("area under the per-region-overlap curve up to FPR 0.3 (threshold-free)", _mean("aupro")),
-    "strict ACC": ("balanced pixel accuracy at the strict threshold, a quantile of validation-normal pixels",
-                   _mean("acc_strict")),
+    "strict ACC": (
+        "balanced pixel accuracy at the strict threshold, a quantile of validation-normal pixels",
+        _mean("acc_strict"),
+    ),
     "strict Dice": ("Dice at the strict threshold", _mean("dice_strict")),
     "image AUC": ("image-level AUROC of the map-based image score", _mean("image_auc")),
-    "image AUC, own score": ("image-level AUROC of the method's own score (GANomaly's latent distance, f-AnoGAN's "
-                             "izi_f, ...: 'wdmt models' lists each), the highest tile's per image", _mean("image_auc_own")),
-    "image strict ACC, own score": ("balanced image accuracy of the own score at its strict threshold, a quantile of "
-                                    "the validation normals' own scores", _mean("image_acc_own_strict")),
-    "lesion/normal error": ("mean map on lesion pixels over the mean on lesion-free pixels inside the field of view "
-                            "(near 1: the model reproduces lesions)", _mean("error_contrast")),
-    "train min": ("median epoch time x epochs (robust to epochs slowed by other work on the machine)",
-                  _mean("train_min")),
-    "AUC, paper's epoch choice": ("AUC at the kept epoch with the highest test AUROC, the official code's choice "
-                                  "(tuned on test data; only for runs that kept their epochs)", _mean("auc_paper_choice")),
-    "epoch, ours / paper's": ("per seed, the epoch our validation rule kept and the paper's test-chosen epoch",
-                              _epochs),
+    "image AUC, own score": (
+        "image-level AUROC of the method's own score (GANomaly's latent distance, f-AnoGAN's "
+        "izi_f, ...: 'wdmt models' lists each), the highest tile's per image",
+        _mean("image_auc_own"),
+    ),
+    "image strict ACC, own score": (
+        "balanced image accuracy of the own score at its strict threshold, a quantile of "
+        "the validation normals' own scores",
+        _mean("image_acc_own_strict"),
+    ),
+    "lesion/normal error": (
+        "mean map on lesion pixels over the mean on lesion-free pixels inside the field of view "
+        "(near 1: the model reproduces lesions)",
+        _mean("error_contrast"),
+    ),
+    "train min": (
+        "median epoch time x epochs (robust to epochs slowed by other work on the machine)",
+        _mean("train_min"),
+    ),
+    "AUC, paper's epoch choice": (
+        "AUC at the kept epoch with the highest test AUROC, the official code's choice "
+        "(tuned on test data; only for runs that kept their epochs)",
+        _mean("auc_paper_choice"),
+    ),
+    "epoch, ours / paper's": (
+        "per seed, the epoch our validation rule kept and the paper's test-chosen epoch",
+        _epochs,
+    ),
 }
 PAPER_CHOICE_COLUMNS = ("AUC, paper's epoch choice", "epoch, ours / paper's")
-DELTA_HELP = ("the AUC minus WDMT-Net's (as the preset trains it), seed by seed on the same test images, and on how "
-              "many seeds the row was higher")
+DELTA_HELP = (
+    "the AUC minus WDMT-Net's (as the preset trains it), seed by seed on the same test images, and on how "
+    "many seeds the row was higher"
+)
 PAPER_HELP = "the poster's AUC/ACC/F1 for the row, on IDRiD and on ADAM"
 
 

@@ -53,7 +53,7 @@ def read_adam(root: str | os.PathLike, seed: int = 0, options: AdamOptions = Ada
             else:
                 label, split = (1, "test") if amd else (0, "train")
             samples.append(Sample(id=img.stem, image=img, label=label, masks=m, split=split, masks_inverted=True))  # type: ignore[arg-type]
-    for stem, ps in sorted(masks.items()):
+    for _stem, ps in sorted(masks.items()):
         idx.warnings.extend(f"{p}: mask without an image" for p in ps)
     if options.protocol == "paper":
         samples = carve_val(samples, seed=seed, fraction=options.val_fraction)

@@ -140,7 +140,9 @@ def _from_manifest(root: Path, manifest: Path) -> tuple[list[Sample], bool]:
         if has_split and split not in ("train", "val", "test"):
             raise WdmtError(manifest, f"row {i}: split {split!r} is not train, val or test")
         if has_split and label == 1 and split != "test":
-            raise WdmtError(manifest, f"row {i}: abnormal image in split {split!r}; train and val hold normal images only")
+            raise WdmtError(
+                manifest, f"row {i}: abnormal image in split {split!r}; train and val hold normal images only"
+            )
         samples.append(
             Sample(
                 id=image.stem,

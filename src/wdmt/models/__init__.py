@@ -40,7 +40,9 @@ def model_config(name: str, **overrides: Any) -> Any:
     fields = {f.name for f in dataclasses.fields(entry.config_cls)}
     unknown = set(overrides) - fields
     if unknown:
-        raise WdmtError(None, f"model {name}: unknown option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(fields))}")
+        raise WdmtError(
+            None, f"model {name}: unknown option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(fields))}"
+        )
     return entry.config_cls(**{**entry.defaults, **overrides})
 
 
@@ -86,37 +88,118 @@ from wdmt.models.memae import MemAE, MemAEConfig  # noqa: E402
 from wdmt.models.proxyano import ProxyAno, ProxyAnoConfig  # noqa: E402
 from wdmt.models.sparse_gan import SparseGAN, SparseGANConfig  # noqa: E402
 
-register_model(ModelInfo("ae-baur", "Baur et al., BrainLes 2018 (dense autoencoder)", 128, description=
-                         "dense-bottleneck autoencoder at 128 px, the literature variant of the autoencoder row"),
-               BaurAEConfig, BaurAE)
-register_model(ModelInfo("memae", "Gong et al., ICCV 2019 (MemAE)", None, description=
-                         "autoencoder whose bottleneck is rebuilt from a memory of 500 normal prototypes"),
-               MemAEConfig, MemAE)
-register_model(ModelInfo("bionet", "Xiang et al., MICCAI 2020 (BiO-Net)", None, description=
-                         "bi-directional O-shaped U-Net, 2 recurrent passes, sigmoid output"),
-               BiONetConfig, BiONet)
-register_model(ModelInfo("attn-unet", "Oktay et al., MIDL 2018 (Attention U-Net)", None, description=
-                         "U-Net with additive attention gates on every skip"),
-               AttnUNetConfig, AttnUNet)
-register_model(ModelInfo("ganomaly", "Akcay et al., ACCV 2018 (GANomaly)", 64, adversarial=True, lr=2e-4, description=
-                         "encoder-decoder-encoder GAN at 64 px; map |x - x_hat| up-sampled to the tile",
-                         own_score="mean (z - z_hat)^2 of the two encoders' latent codes (GANomaly's score)"),
-               GanomalyConfig, Ganomaly)
-register_model(ModelInfo("anogan", "Schlegl et al., IPMI 2017 (AnoGAN)", 64, adversarial=True, lr=2e-4, description=
-                         "DCGAN at 64 px; test-time latent search (500 Adam steps) per tile",
-                         own_score="the latent search's final loss, 0.9 residual + 0.1 feature distance (AnoGAN's score)"),
-               AnoGANConfig, AnoGAN)
-register_model(ModelInfo("f-anogan", "Schlegl et al., MedIA 2019 (f-AnoGAN)", 64, adversarial=True, lr=1e-4, description=
-                         "WGAN-GP at 64 px, then an encoder x -> z trained with G and critic frozen (two stages)",
-                         own_score="izi_f: image MSE + kappa x critic-feature MSE of x and G(E(x)) (f-AnoGAN's score)"),
-               FAnoGANConfig, FAnoGAN)
-register_model(ModelInfo("sparse-gan", "Zhou et al., ISBI 2020 (Sparse-GAN)", 64, adversarial=True, lr=2e-4, description=
-                         "image-to-image GAN with a sparsity-regularised latent map (our reading: no public code)",
-                         own_score="mean (z_s - z_hat)^2 of the sparse and re-encoded latent maps (Sparse-GAN's score)"),
-               SparseGANConfig, SparseGAN)
-register_model(ModelInfo("proxyano", "Zhou et al., IEEE TMI 2021 (ProxyAno)", 128, description=
-                         "image -> superpixel proxy (with memory) -> image; pseudo-anomalies (our reading: no public code)"),
-               ProxyAnoConfig, ProxyAno)
+register_model(
+    ModelInfo(
+        "ae-baur",
+        "Baur et al., BrainLes 2018 (dense autoencoder)",
+        128,
+        description="dense-bottleneck autoencoder at 128 px, the literature variant of the autoencoder row",
+    ),
+    BaurAEConfig,
+    BaurAE,
+)
+register_model(
+    ModelInfo(
+        "memae",
+        "Gong et al., ICCV 2019 (MemAE)",
+        None,
+        description="autoencoder whose bottleneck is rebuilt from a memory of 500 normal prototypes",
+    ),
+    MemAEConfig,
+    MemAE,
+)
+register_model(
+    ModelInfo(
+        "bionet",
+        "Xiang et al., MICCAI 2020 (BiO-Net)",
+        None,
+        description="bi-directional O-shaped U-Net, 2 recurrent passes, sigmoid output",
+    ),
+    BiONetConfig,
+    BiONet,
+)
+register_model(
+    ModelInfo(
+        "attn-unet",
+        "Oktay et al., MIDL 2018 (Attention U-Net)",
+        None,
+        description="U-Net with additive attention gates on every skip",
+    ),
+    AttnUNetConfig,
+    AttnUNet,
+)
+register_model(
+    ModelInfo(
+        "ganomaly",
+        "Akcay et al., ACCV 2018 (GANomaly)",
+        64,
+        adversarial=True,
+        lr=2e-4,
+        description="encoder-decoder-encoder GAN at 64 px; map |x - x_hat| up-sampled to the tile",
+        own_score="mean (z - z_hat)^2 of the two encoders' latent codes (GANomaly's score)",
+    ),
+    GanomalyConfig,
+    Ganomaly,
+)
+register_model(
+    ModelInfo(
+        "anogan",
+        "Schlegl et al., IPMI 2017 (AnoGAN)",
+        64,
+        adversarial=True,
+        lr=2e-4,
+        description="DCGAN at 64 px; test-time latent search (500 Adam steps) per tile",
+        own_score="the latent search's final loss, 0.9 residual + 0.1 feature distance (AnoGAN's score)",
+    ),
+    AnoGANConfig,
+    AnoGAN,
+)
+register_model(
+    ModelInfo(
+        "f-anogan",
+        "Schlegl et al., MedIA 2019 (f-AnoGAN)",
+        64,
+        adversarial=True,
+        lr=1e-4,
+        description="WGAN-GP at 64 px, then an encoder x -> z trained with G and critic frozen (two stages)",
+        own_score="izi_f: image MSE + kappa x critic-feature MSE of x and G(E(x)) (f-AnoGAN's score)",
+    ),
+    FAnoGANConfig,
+    FAnoGAN,
+)
+register_model(
+    ModelInfo(
+        "sparse-gan",
+        "Zhou et al., ISBI 2020 (Sparse-GAN)",
+        64,
+        adversarial=True,
+        lr=2e-4,
+        description="image-to-image GAN with a sparsity-regularised latent map (our reading: no public code)",
+        own_score="mean (z_s - z_hat)^2 of the sparse and re-encoded latent maps (Sparse-GAN's score)",
+    ),
+    SparseGANConfig,
+    SparseGAN,
+)
+register_model(
+    ModelInfo(
+        "proxyano",
+        "Zhou et al., IEEE TMI 2021 (ProxyAno)",
+        128,
+        description="image -> superpixel proxy (with memory) -> image; pseudo-anomalies (our reading: no public code)",
+    ),
+    ProxyAnoConfig,
+    ProxyAno,
+)
 
-__all__ = ["MODELS", "AnomalyModel", "Batch", "build_from_config", "ModelInfo", "ModelOutput", "StepResult", "create_model", "model_config",
-           "register_model"]
+__all__ = [
+    "MODELS",
+    "AnomalyModel",
+    "Batch",
+    "build_from_config",
+    "ModelInfo",
+    "ModelOutput",
+    "StepResult",
+    "create_model",
+    "model_config",
+    "register_model",
+]

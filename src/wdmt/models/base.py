@@ -73,7 +73,8 @@ class StepResult:
 
 def fold_batchnorm(model: nn.Module) -> nn.Module:
     """Fold every Conv2d -> BatchNorm2d pair of an ``nn.Sequential`` into one conv (torch's ``fuse_conv_bn_eval``), in
-    place: the same function in eval mode with one pass over memory fewer per layer (measured in docs/performance.md, Inference)."""
+    place: the same function in eval mode with one pass over memory fewer per layer (measured in docs/performance.md,
+    Inference)."""
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
     model.eval()
@@ -133,8 +134,9 @@ class AnomalyModel(nn.Module):
 
     uses_default_step: bool = True  # False for models that override training_step (set by subclasses)
 
-    def training_step(self, batch: Batch, optimizers: list[torch.optim.Optimizer], autocast: Any,
-                      loss_fn: Any = None) -> StepResult:
+    def training_step(
+        self, batch: Batch, optimizers: list[torch.optim.Optimizer], autocast: Any, loss_fn: Any = None
+    ) -> StepResult:
         """Default step: one loss, one optimiser. ``loss_fn`` (a DDP-wrapped ``loss``) replaces ``self.loss`` under
         torchrun. GANs override this and step their own optimisers."""
         (opt,) = optimizers
@@ -142,8 +144,9 @@ class AnomalyModel(nn.Module):
         return StepResult({"loss": float(loss.detach()), **logs})
 
 
-def optimizer_step(opt: torch.optim.Optimizer, autocast: Callable[[], Any], what: str,
-                   compute: Callable[[], tuple[Any, ...]]) -> tuple[Any, ...]:
+def optimizer_step(
+    opt: torch.optim.Optimizer, autocast: Callable[[], Any], what: str, compute: Callable[[], tuple[Any, ...]]
+) -> tuple[Any, ...]:
     """The one optimiser step every model takes, however many optimisers it has: clear the gradients, compute under
     the run's autocast, refuse a non-finite loss (the loop turns it into a one-line "diverged" error and keeps the
     last good checkpoint), backward, step. ``compute`` returns the loss first, then whatever the caller needs."""

@@ -20,7 +20,8 @@ from wdmt.models.common import ReconstructionModel
 
 
 def dcgan_init(m: nn.Module) -> None:
-    """N(0, 0.02) for convolutions, N(1, 0.02) for BatchNorm scales (applied with ``.apply``, unlike anomalib's no-op)."""
+    """N(0, 0.02) for convolutions, N(1, 0.02) for BatchNorm scales (applied with ``.apply``, unlike anomalib's
+    no-op)."""
     if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
         nn.init.normal_(m.weight, 0.0, 0.02)
         if m.bias is not None:
@@ -56,8 +57,12 @@ class DCGANDecoder(nn.Module):
         c, t = ngf // 2, 4
         while t != isize:
             c, t = c * 2, t * 2
-        self.net = nn.Sequential(nn.ConvTranspose2d(nz, c, 4, 1, 0, bias=False), nn.BatchNorm2d(c), nn.ReLU(True),
-                                 *upsample_pyramid(c, nc, isize))
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(nz, c, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(c),
+            nn.ReLU(True),
+            *upsample_pyramid(c, nc, isize),
+        )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)
@@ -93,8 +98,10 @@ class AdversarialModel(ReconstructionModel):
 
     def configure_optimizers(self, lr: float, weight_decay: float) -> list[torch.optim.Optimizer]:
         """Generator and discriminator at the same rate and weight decay."""
-        return [torch.optim.Adam(self.generator_parameters(), lr=lr, betas=self.betas, weight_decay=weight_decay),
-                torch.optim.Adam(self.disc.parameters(), lr=lr, betas=self.betas, weight_decay=weight_decay)]
+        return [
+            torch.optim.Adam(self.generator_parameters(), lr=lr, betas=self.betas, weight_decay=weight_decay),
+            torch.optim.Adam(self.disc.parameters(), lr=lr, betas=self.betas, weight_decay=weight_decay),
+        ]
 
     def generator_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float], Any]:
         raise NotImplementedError
@@ -109,8 +116,9 @@ class AdversarialModel(ReconstructionModel):
 
     uses_default_step = False
 
-    def training_step(self, batch: Batch, optimizers: list[torch.optim.Optimizer], autocast: Any,
-                      loss_fn: Any = None) -> StepResult:
+    def training_step(
+        self, batch: Batch, optimizers: list[torch.optim.Optimizer], autocast: Any, loss_fn: Any = None
+    ) -> StepResult:
         opt_g, opt_d = optimizers
         g, glogs, cache = optimizer_step(opt_g, autocast, "generator loss", lambda: self.generator_loss(batch))
         d, dlogs = optimizer_step(opt_d, autocast, "discriminator loss", lambda: self.discriminator_loss(batch, cache))

@@ -49,7 +49,11 @@ class BaurAE(ReconstructionModel):
         dec = [nn.BatchNorm2d(c), nn.ReLU(True)]
         for i in range(stages):
             c_out = max(cfg.width, (4 * cfg.width) // 2**i)
-            dec += [nn.ConvTranspose2d(c, c_out, 5, 2, 2, output_padding=1), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2, True)]
+            dec += [
+                nn.ConvTranspose2d(c, c_out, 5, 2, 2, output_padding=1),
+                nn.BatchNorm2d(c_out),
+                nn.LeakyReLU(0.2, True),
+            ]
             c = c_out
         dec.append(nn.Conv2d(c, cfg.in_channels, 1))
         self.decoder = nn.Sequential(*dec)

@@ -79,7 +79,9 @@ class AnoGAN(AdversarialModel):
                     opt.zero_grad(set_to_none=True)
                     g = self.generator(z)
                     _, f_g = self._d(g)
-                    per = (1 - cfg.lam) * (x - g).abs().flatten(1).sum(1) + cfg.lam * (f_x - f_g).abs().flatten(1).sum(1)
+                    per = (1 - cfg.lam) * (x - g).abs().flatten(1).sum(1) + cfg.lam * (f_x - f_g).abs().flatten(1).sum(
+                        1
+                    )
                     per.sum().backward()
                     opt.step()
                     with torch.no_grad():

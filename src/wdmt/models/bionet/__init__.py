@@ -43,13 +43,17 @@ class BiONet(ReconstructionModel):
         L = cfg.levels
         f = [cfg.width * 2**i for i in range(L + 1)]
         self.pre = nn.Sequential(_crb(cfg.in_channels, f[0]), _crb(f[0], f[0]), _crb(f[0], f[0]))
-        self.enc = nn.ModuleList([nn.Sequential(_crb(2 * f[l], f[l]), _crb(f[l], f[l])) for l in range(L)])
-        self.enc_down = nn.ModuleList([_crb(f[l], f[l + 1]) for l in range(L)])
+        self.enc = nn.ModuleList([nn.Sequential(_crb(2 * f[lv], f[lv]), _crb(f[lv], f[lv])) for lv in range(L)])
+        self.enc_down = nn.ModuleList([_crb(f[lv], f[lv + 1]) for lv in range(L)])
         self.middle = nn.Sequential(_crb(f[L], f[L]), _crb(f[L], f[L]), _up(f[L], f[L - 1]))
-        # decoder level l works at the resolution of encoder level L-1-l
-        self.dec = nn.ModuleList([nn.Sequential(_crb(2 * f[L - 1 - l], f[L - 1 - l]), _crb(f[L - 1 - l], f[L - 1 - l]))
-                                  for l in range(L)])
-        self.dec_up = nn.ModuleList([_up(f[L - 1 - l], f[max(L - 2 - l, 0)]) for l in range(L)])
+        # decoder level lv works at the resolution of encoder level L-1-lv
+        self.dec = nn.ModuleList(
+            [
+                nn.Sequential(_crb(2 * f[L - 1 - lv], f[L - 1 - lv]), _crb(f[L - 1 - lv], f[L - 1 - lv]))
+                for lv in range(L)
+            ]
+        )
+        self.dec_up = nn.ModuleList([_up(f[L - 1 - lv], f[max(L - 2 - lv, 0)]) for lv in range(L)])
         self.post = nn.Sequential(_crb(f[0], f[0]), _crb(f[0], f[0]), nn.Conv2d(f[0], cfg.in_channels, 1))
 
     def reconstruct(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -58,14 +62,14 @@ class BiONet(ReconstructionModel):
         backward: list[torch.Tensor | None] = [None] * L
         for _ in range(self.cfg.iterations):
             h, skips = h0, []
-            for l in range(L):
-                b = backward[L - 1 - l]
-                s = self.enc[l](torch.cat([h, h if b is None else b], dim=1))
+            for lv in range(L):
+                b = backward[L - 1 - lv]
+                s = self.enc[lv](torch.cat([h, h if b is None else b], dim=1))
                 skips.append(s)
-                h = F.max_pool2d(self.enc_down[l](s), 2)
+                h = F.max_pool2d(self.enc_down[lv](s), 2)
             d = self.middle(h)
-            for l in range(L):
-                back = self.dec[l](torch.cat([d, skips[L - 1 - l]], dim=1))
-                backward[l] = back
-                d = self.dec_up[l](back)
+            for lv in range(L):
+                back = self.dec[lv](torch.cat([d, skips[L - 1 - lv]], dim=1))
+                backward[lv] = back
+                d = self.dec_up[lv](back)
         return torch.sigmoid(self.post(d)), {}

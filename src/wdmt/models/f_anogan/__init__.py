@@ -38,8 +38,15 @@ class FAnoGANConfig:
 class UpBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int) -> None:
         super().__init__()
-        self.body = nn.Sequential(nn.BatchNorm2d(c_in), nn.ReLU(), nn.Upsample(scale_factor=2), nn.Conv2d(c_in, c_out, 3, 1, 1),
-                                  nn.BatchNorm2d(c_out), nn.ReLU(), nn.Conv2d(c_out, c_out, 3, 1, 1))
+        self.body = nn.Sequential(
+            nn.BatchNorm2d(c_in),
+            nn.ReLU(),
+            nn.Upsample(scale_factor=2),
+            nn.Conv2d(c_in, c_out, 3, 1, 1),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(),
+            nn.Conv2d(c_out, c_out, 3, 1, 1),
+        )
         self.skip = nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(c_in, c_out, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -51,8 +58,15 @@ class DownBlock(nn.Module):
         super().__init__()
         n1 = nn.LayerNorm([c_in, size, size]) if norm == "layer" else nn.BatchNorm2d(c_in)
         n2 = nn.LayerNorm([c_in, size, size]) if norm == "layer" else nn.BatchNorm2d(c_in)
-        self.body = nn.Sequential(n1, nn.ReLU(), nn.Conv2d(c_in, c_in, 3, 1, 1), n2, nn.ReLU(), nn.Conv2d(c_in, c_out, 3, 1, 1),
-                                  nn.AvgPool2d(2))
+        self.body = nn.Sequential(
+            n1,
+            nn.ReLU(),
+            nn.Conv2d(c_in, c_in, 3, 1, 1),
+            n2,
+            nn.ReLU(),
+            nn.Conv2d(c_in, c_out, 3, 1, 1),
+            nn.AvgPool2d(2),
+        )
         self.skip = nn.Sequential(nn.AvgPool2d(2), nn.Conv2d(c_in, c_out, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -126,9 +140,11 @@ class FAnoGAN(ReconstructionModel):
     def configure_optimizers(self, lr: float, weight_decay: float) -> list[torch.optim.Optimizer]:
         """Generator and critic at ``lr`` (official 1e-4), the encoder at ``encoder_lr_ratio`` x ``lr``."""
         wd, enc = weight_decay, lr * self.cfg.encoder_lr_ratio
-        return [torch.optim.Adam(self.generator.parameters(), lr=lr, betas=(0.0, 0.9), weight_decay=wd),
-                torch.optim.Adam(self.critic.parameters(), lr=lr, betas=(0.0, 0.9), weight_decay=wd),
-                torch.optim.RMSprop(self.encoder.parameters(), lr=enc, weight_decay=wd)]
+        return [
+            torch.optim.Adam(self.generator.parameters(), lr=lr, betas=(0.0, 0.9), weight_decay=wd),
+            torch.optim.Adam(self.critic.parameters(), lr=lr, betas=(0.0, 0.9), weight_decay=wd),
+            torch.optim.RMSprop(self.encoder.parameters(), lr=enc, weight_decay=wd),
+        ]
 
     # --- losses -----------------------------------------------------------------------------------------------
     def _critic_loss(self, real: torch.Tensor) -> torch.Tensor:
@@ -161,16 +177,18 @@ class FAnoGAN(ReconstructionModel):
 
     uses_default_step = False
 
-    def training_step(self, batch: Batch, optimizers: list[torch.optim.Optimizer], autocast: Any,
-                      loss_fn: Any = None) -> StepResult:
+    def training_step(
+        self, batch: Batch, optimizers: list[torch.optim.Optimizer], autocast: Any, loss_fn: Any = None
+    ) -> StepResult:
         opt_g, opt_d, opt_e = optimizers
         real = to_pm1(self.to_native(batch.image))
         if int(self.stage) == 1:
             (d,) = optimizer_step(opt_d, autocast, "critic loss", lambda: (self._critic_loss(real),))
             logs = {"loss": float(d.detach()), "critic": float(d.detach())}
             if int(self.step) % self.cfg.n_critic == 0:
-                (g,) = optimizer_step(opt_g, autocast, "generator loss",
-                                      lambda: (self._generator_loss(real.shape[0], real.device),))
+                (g,) = optimizer_step(
+                    opt_g, autocast, "generator loss", lambda: (self._generator_loss(real.shape[0], real.device),)
+                )
                 logs["generator"] = float(g.detach())
             return StepResult(logs)
         self.generator.eval()  # frozen: BN statistics fixed too

@@ -40,10 +40,16 @@ class MemAE(ReconstructionModel):
         super().__init__()
         self.cfg = cfg
         w = cfg.width
-        self.encoder = nn.Sequential(_down(cfg.in_channels, w), _down(w, 2 * w), _down(2 * w, 4 * w), _down(4 * w, 4 * w))
+        self.encoder = nn.Sequential(
+            _down(cfg.in_channels, w), _down(w, 2 * w), _down(2 * w, 4 * w), _down(4 * w, 4 * w)
+        )
         self.memory = MemoryModule(cfg.slots, 4 * w, cfg.shrink)
-        self.decoder = nn.Sequential(_up(4 * w, 4 * w), _up(4 * w, 2 * w), _up(2 * w, w),
-                                     nn.ConvTranspose2d(w, cfg.in_channels, 3, 2, 1, output_padding=1))
+        self.decoder = nn.Sequential(
+            _up(4 * w, 4 * w),
+            _up(4 * w, 2 * w),
+            _up(2 * w, w),
+            nn.ConvTranspose2d(w, cfg.in_channels, 3, 2, 1, output_padding=1),
+        )
 
     def reconstruct(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         z, entropy = self.memory(self.encoder(x))

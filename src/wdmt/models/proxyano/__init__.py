@@ -62,7 +62,7 @@ def superpixel_image(x: torch.Tensor, segments: int, compactness: float) -> torc
 def _enc(c_in: int, w: int) -> nn.Sequential:
     chans = [c_in, w, 2 * w, 4 * w, 4 * w]
     layers: list[nn.Module] = []
-    for a, b in zip(chans[:-1], chans[1:]):
+    for a, b in zip(chans[:-1], chans[1:], strict=True):
         layers += [nn.Conv2d(a, b, 3, 2, 1, bias=False), nn.BatchNorm2d(b), nn.LeakyReLU(0.2, True)]
     return nn.Sequential(*layers)
 
@@ -70,8 +70,12 @@ def _enc(c_in: int, w: int) -> nn.Sequential:
 def _dec(w: int, c_out: int) -> nn.Sequential:
     chans = [4 * w, 4 * w, 2 * w, w]
     layers: list[nn.Module] = []
-    for a, b in zip(chans[:-1], chans[1:]):
-        layers += [nn.ConvTranspose2d(a, b, 3, 2, 1, output_padding=1, bias=False), nn.BatchNorm2d(b), nn.LeakyReLU(0.2, True)]
+    for a, b in zip(chans[:-1], chans[1:], strict=True):
+        layers += [
+            nn.ConvTranspose2d(a, b, 3, 2, 1, output_padding=1, bias=False),
+            nn.BatchNorm2d(b),
+            nn.LeakyReLU(0.2, True),
+        ]
     layers.append(nn.ConvTranspose2d(w, c_out, 3, 2, 1, output_padding=1))
     return nn.Sequential(*layers)
 

@@ -2,9 +2,11 @@
 
 Our choices, written here because the paper's details are unknown to us:
 - 64 px, DCGAN blocks. The generator encoder G_E maps a tile to a 4 x 4 x 8w latent map z.
-- The Sparsity Regularization Net (conv-BN-ReLU-conv-ReLU) turns z into a non-negative z_s that an L1 penalty keeps sparse.
+- The Sparsity Regularization Net (conv-BN-ReLU-conv-ReLU) turns z into a non-negative z_s that an L1 penalty keeps
+  sparse.
 - The decoder G_D reconstructs x_hat, and a second encoder maps x_hat back to z_hat.
-- A DCGAN discriminator judges images with the non-saturating BCE loss (EdgeConnect "nsgan", as the authors' P-Net code).
+- A DCGAN discriminator judges images with the non-saturating BCE loss (EdgeConnect "nsgan", as the authors' P-Net
+  code).
 - Generator loss: 1 * adversarial + 50 * L1(x, x_hat) + 1 * MSE(z_s, z_hat) + ``w_sparse`` * mean|z_s|. We start from
   GANomaly's weights (1, 50, 1); w_sparse = 0.1 is unvalidated.
 - Image score: mean (z_s - z_hat)^2, the paper's latent-space score.
@@ -47,7 +49,9 @@ class SparseGAN(AdversarialModel):
         e1 = DCGANEncoder(cfg.native, 1, cfg.in_channels, cfg.width)
         c = e1.out_channels
         self.encoder = e1.features
-        self.srn = nn.Sequential(nn.Conv2d(c, c, 3, 1, 1), nn.BatchNorm2d(c), nn.ReLU(True), nn.Conv2d(c, c, 3, 1, 1), nn.ReLU())
+        self.srn = nn.Sequential(
+            nn.Conv2d(c, c, 3, 1, 1), nn.BatchNorm2d(c), nn.ReLU(True), nn.Conv2d(c, c, 3, 1, 1), nn.ReLU()
+        )
         self.decoder = nn.Sequential(*upsample_pyramid(c, cfg.in_channels, cfg.native))
         self.encoder2 = DCGANEncoder(cfg.native, 1, cfg.in_channels, cfg.width).features
         d = DCGANEncoder(cfg.native, 1, cfg.in_channels, cfg.width)
@@ -73,8 +77,16 @@ class SparseGAN(AdversarialModel):
         lat = F.mse_loss(zh, zs)
         sp = zs.abs().mean()
         g = c.w_adv * adv + c.w_con * con + c.w_lat * lat + c.w_sparse * sp
-        return g, {"recon": float(con.detach()), "adv": float(adv.detach()), "lat": float(lat.detach()),
-                   "sparsity": float(sp.detach())}, (real, fake)
+        return (
+            g,
+            {
+                "recon": float(con.detach()),
+                "adv": float(adv.detach()),
+                "lat": float(lat.detach()),
+                "sparsity": float(sp.detach()),
+            },
+            (real, fake),
+        )
 
     def discriminator_loss(self, batch: Batch, cache: Any) -> tuple[torch.Tensor, dict[str, float]]:
         real, fake = cache
@@ -85,7 +97,9 @@ class SparseGAN(AdversarialModel):
         recon = self.from_native(from_pm1(fake).float(), x.shape[-2:])
         diff = (zs - zh).float()
         if self.cfg.map == "aam":
-            amap = F.interpolate(diff.abs().mean(1, keepdim=True), size=x.shape[-2:], mode="bilinear", align_corners=False)
+            amap = F.interpolate(
+                diff.abs().mean(1, keepdim=True), size=x.shape[-2:], mode="bilinear", align_corners=False
+            )
         else:
             amap = residual_map(x.float(), recon)
         return amap, recon, diff
