@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from scipy import ndimage
 
 from wdmt import WdmtError
 from wdmt.preprocess import PreprocessConfig, detect_fov, plan_geometry, prepare, resize_mask, stitch, tile
@@ -97,3 +98,37 @@ def test_overlapping_tiles_invert_exactly_and_contain_the_grid(backend):
     assert np.array_equal(np.asarray(t[[0, 2, 4, 10, 12, 14, 20, 22, 24]]), np.asarray(grid))
     with pytest.raises(ValueError):
         tile_overlap(x[:, :45, :45], 3)  # tiles of 15 px have no half-tile stride
+
+
+def test_fill_surround_removes_the_rim_edge_and_keeps_the_retina():
+    from wdmt.preprocess import fill_surround
+
+    f = render(256, np.random.default_rng(4), abnormal=False)
+    black = prepare(f.image, PreprocessConfig(size=192, tiles=3))
+    filled = prepare(f.image, PreprocessConfig(size=192, tiles=3, surround="fill"))
+    fov = black.fov
+    core = ndimage.binary_erosion(fov, iterations=1)
+    assert np.array_equal(filled.image[core], black.image[core])  # the retina itself is untouched
+    ring_out = ndimage.binary_dilation(fov, iterations=4) & ~fov
+    ring_in = fov & ~ndimage.binary_erosion(fov, iterations=4)
+    step_black = abs(float(black.image[ring_in].mean()) - float(black.image[ring_out].mean()))
+    step_filled = abs(float(filled.image[ring_in].mean()) - float(filled.image[ring_out].mean()))
+    assert step_black > 20 and step_filled < 0.1 * step_black  # the dark edge at the rim is gone
+    assert filled.image[~fov].min() > 0 and np.array_equal(filled.fov, fov)
+    full = np.ones_like(fov)
+    assert np.array_equal(fill_surround(black.image, full), black.image)  # nothing outside: nothing to do
+
+
+def test_whole_picture_tiling_and_auto():
+    import torch
+
+    from wdmt.errors import WdmtError
+    from wdmt.preprocess import resolve_tiling, tiling_functions
+
+    cut, join = tiling_functions("whole")
+    x = torch.rand(1, 96, 96)
+    assert cut(x, 3).shape == (1, 1, 96, 96) and torch.equal(join(cut(x, 3), 3), x)
+    assert resolve_tiling("auto", None) == "whole" and resolve_tiling("auto", 64) == "overlap"
+    assert resolve_tiling("grid", 64) == "grid"
+    with pytest.raises(WdmtError, match="fully convolutional"):
+        resolve_tiling("whole", 64)

@@ -34,8 +34,10 @@ class EvalConfig:
         topk_fraction: share of map pixels averaged by ``topk``.
         pixel_quantile: strict protocol: the pixel threshold is this quantile of the validation normals' pixels.
         image_quantile: strict protocol: the image threshold is this quantile of the validation normals' scores.
-        tiling: ``grid`` (the n x n tiles of training, as the paper) or ``overlap`` (tiles at half-tile strides,
-            (2n-1)^2 of them, blended with a window falling toward tile edges: no seams, 2.8x the forward passes).
+        tiling: ``grid`` (the n x n tiles of training, as the paper), ``overlap`` (tiles at half-tile strides,
+            (2n-1)^2 of them, blended with a window falling toward tile edges: no seams, 2.8x the forward passes),
+            ``whole`` (the whole picture in one pass: fully convolutional models only) or ``auto`` (whole where the
+            model allows it, overlap where it has a fixed input size).
         precision: arithmetic of the forward pass at inference: ``fp32`` (exact, the default) or ``bf16`` (autocast;
             faster on CPUs with AMX or AVX512-BF16; its speed and its effect on the metrics are measured in
             docs/performance.md). Part of the evaluation, so thresholds are calibrated under the same arithmetic.
@@ -47,7 +49,7 @@ class EvalConfig:
     topk_fraction: float = 0.01
     pixel_quantile: float = 0.99
     image_quantile: float = 0.95
-    tiling: Literal["grid", "overlap"] = "grid"
+    tiling: Literal["grid", "overlap", "whole", "auto"] = "grid"
     precision: Literal["fp32", "bf16"] = "fp32"
 
 
@@ -69,6 +71,8 @@ class TrainConfig:
         cpu_bf16: bfloat16 autocast on CPU as well (faster training on CPUs with AMX; docs/performance.md).
             Off by default: the presets' results were measured in float32.
         channels_last: NHWC memory format (faster convolutions on CPU and GPU).
+        fov_loss: count only pixels inside the field of view in the reconstruction losses (the paper: every pixel,
+            the black surround included).
         keep_epochs: also keep the weights of every k-th epoch (and the last) as ``checkpoints/epoch-NNN.pt``;
             0 keeps none. Training is unchanged. Only the paper's epoch choice (``wdmt test --checkpoint paper``)
             needs them: it scores every kept epoch on the test set.
@@ -91,6 +95,7 @@ class TrainConfig:
     amp: bool = True
     cpu_bf16: bool = False
     channels_last: bool = True
+    fov_loss: bool = False
     keep_epochs: int = 0
     eval: EvalConfig = field(default_factory=EvalConfig)
 

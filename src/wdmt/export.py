@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from torch import nn
 from wdmt import __version__
 from wdmt.atomic import atomic_path
 from wdmt.errors import WdmtError
+from wdmt.preprocess import resolve_tiling
 from wdmt.rundir import RunDir
 
 METADATA_KEY = "wdmt"
@@ -52,12 +53,15 @@ def export_onnx(run: str | Path, out: str | Path, which: str = "best", check: bo
         raise WdmtError(run, f"image score {cfg.eval.score!r} needs outputs the ONNX graph does not carry (it exports "
                         "the map and the reconstruction); use topk or max in the run's eval config")
     cal = calibrate_run(run, cfg.eval, which)
-    t = cfg.preprocess.tile_size
+    # the graph takes what the run's tiling feeds the model: tiles, or the whole picture (tiling resolved here, so
+    # the deployment never needs to know the model)
+    ev = replace(cfg.eval, tiling=resolve_tiling(cfg.eval.tiling, model.info.input_size))
+    t = cfg.preprocess.size if ev.tiling == "whole" else cfg.preprocess.tile_size
     example = torch.rand(2, cfg.preprocess.in_channels, t, t, generator=torch.Generator().manual_seed(0))
     wrapper = _Maps(model).eval()
     meta = {
         "wdmt_version": __version__, "model": cfg.model, "run": str(run), "checkpoint": which,
-        "preprocess": asdict(cfg.preprocess), "eval": asdict(cfg.eval), "tile_size": t,
+        "preprocess": asdict(cfg.preprocess), "eval": asdict(ev), "tile_size": t,
         "thresholds": {"pixel_threshold": cal["pixel_threshold"], "image_threshold": cal["image_threshold"],
                        "rule": cal.get("rule")},
     }

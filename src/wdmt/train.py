@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -37,24 +37,26 @@ flush_denormals()
 
 @dataclass
 class TileSet:
-    """Training or validation tiles kept in memory as uint8: images (N, C, t, t), HOG (N, cells, t, t) or None."""
+    """Training or validation tiles kept in memory: images (N, C, t, t) uint8, HOG (N, cells, t, t) uint8 or None,
+    the field of view (N, 1, t, t) bool."""
 
     images: torch.Tensor
     hog: torch.Tensor | None
+    fov: torch.Tensor | None = None
 
     @staticmethod
     def from_prepared(items: list[PreparedSample], n: int, with_hog: bool) -> TileSet:
         if not items:
             return TileSet(torch.zeros(0, 1, 1, 1, dtype=torch.uint8), None)
-        imgs = []
-        hogs = []
+        imgs, hogs, fovs = [], [], []
         for p in items:
             a = p.prepared.image
             t = torch.from_numpy(a[None] if a.ndim == 2 else a.transpose(2, 0, 1).copy())
             imgs.append(tile(t, n))
+            fovs.append(tile(torch.from_numpy(p.prepared.fov[None].copy()), n))
             if with_hog:
                 hogs.append(tile(torch.from_numpy(p.hog), n))
-        return TileSet(torch.cat(imgs), torch.cat(hogs) if with_hog else None)
+        return TileSet(torch.cat(imgs), torch.cat(hogs) if with_hog else None, torch.cat(fovs))
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -69,7 +71,8 @@ def make_batch(tiles: TileSet, idx: torch.Tensor, cfg: TrainConfig, gen: torch.G
     """Gather, flip (image and HOG together), blur the input, move to the device."""
     img = tiles.images[idx].float().div_(255.0)
     hog = tiles.hog[idx].float().div_(255.0) if tiles.hog is not None else None
-    img, hog = paired_flips([img, hog], gen)
+    fov = tiles.fov[idx].float() if cfg.fov_loss and tiles.fov is not None else None
+    img, hog, fov = paired_flips([img, hog, fov], gen)  # one draw per sample, however many tensors: same RNG stream
     lo, hi = cfg.blur_sigma
     blurred = random_blur(img, gen, (lo, hi), cfg.blur_kernel) if hi > 0 else img
     target = blurred if cfg.recon_target == "augmented" else img
@@ -79,7 +82,8 @@ def make_batch(tiles: TileSet, idx: torch.Tensor, cfg: TrainConfig, gen: torch.G
     def move(t: torch.Tensor | None) -> torch.Tensor | None:
         return None if t is None else t.to(device, non_blocking=True).contiguous(memory_format=fmt)
 
-    return Batch(image=move(blurred), target=move(target), hog=move(hog), hog_index=hog_index.to(device))
+    return Batch(image=move(blurred), target=move(target), hog=move(hog), hog_index=hog_index.to(device),
+                 fov=move(fov))
 
 
 @torch.no_grad()
@@ -115,7 +119,6 @@ class FitState:
     loss_fn: Any = None  # the DDP-wrapped loss under torchrun
     epoch: int = 0  # epochs finished
     best: float = math.inf
-    sums: dict[str, float] = field(default_factory=dict)
 
     def resume_state(self, cfg: TrainConfig) -> dict[str, Any]:
         return {
@@ -276,7 +279,7 @@ class Trainer:
         if self.dist.enabled:  # every rank drew the same global batch; each keeps its own slice
             local = st.batch // self.dist.world
             mine = slice(self.dist.rank * local, (self.dist.rank + 1) * local)
-            b = Batch(*(None if v is None else v[mine] for v in (b.image, b.target, b.hog, b.hog_index)))
+            b = Batch(**{f.name: None if (v := getattr(b, f.name)) is None else v[mine] for f in fields(Batch)})
         try:
             res = st.model.training_step(b, st.optimizers, self.autocast, st.loss_fn)
         except FloatingPointError as e:

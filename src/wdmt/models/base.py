@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -44,13 +45,15 @@ class Batch:
 
     ``image`` is the (augmented) network input, ``target`` what it should reconstruct, ``hog`` the HOG pictures
     (B, cells, H, W) in [0, 1] or None, ``hog_index`` the cell size drawn per sample for the official single-channel
-    HOG head.
+    HOG head, ``fov`` the field of view (B, 1, H, W) in {0, 1} when the loss counts FOV pixels only
+    (``TrainConfig.fov_loss``), else None.
     """
 
     image: torch.Tensor
     target: torch.Tensor
     hog: torch.Tensor | None = None
     hog_index: torch.Tensor | None = None
+    fov: torch.Tensor | None = None
 
 
 @dataclass
@@ -159,6 +162,17 @@ def optimizer_step(
     loss.backward()
     opt.step()
     return out
+
+
+def recon_error(pred: torch.Tensor, target: torch.Tensor, fov: torch.Tensor | None, kind: str = "mse") -> torch.Tensor:
+    """Mean squared (``mse``) or absolute (``l1``) error; with ``fov`` (B, 1, H, W) weights, over the field of view
+    only, so the black surround and the rim stop being what a network spends its capacity on. Without it, exactly
+    the plain mean the methods' papers use."""
+    if fov is None:
+        return F.mse_loss(pred, target) if kind == "mse" else (pred - target).abs().mean()
+    err = (pred - target) ** 2 if kind == "mse" else (pred - target).abs()
+    w = fov.expand_as(err)
+    return (err * w).sum() / w.sum().clamp_min(1e-6)
 
 
 def residual_map(x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:

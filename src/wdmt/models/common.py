@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wdmt.models.base import AnomalyModel, Batch, ModelOutput, residual_map, topk_mean
+from wdmt.models.base import AnomalyModel, Batch, ModelOutput, recon_error, residual_map, topk_mean
 
 
 class ReconstructionModel(AnomalyModel):
@@ -33,9 +33,13 @@ class ReconstructionModel(AnomalyModel):
             return x
         return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
+    def native_fov(self, batch: Batch) -> torch.Tensor | None:
+        """The batch's FOV weights at the model's native size (area-averaged: border pixels weigh in part)."""
+        return None if batch.fov is None else self.to_native(batch.fov)
+
     def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         recon, extra = self.reconstruct(self.to_native(batch.image))
-        rec = F.mse_loss(recon.float(), self.to_native(batch.target))
+        rec = recon_error(recon.float(), self.to_native(batch.target), self.native_fov(batch))
         total = rec + sum(extra.values()) if extra else rec
         return total, {"recon": float(rec.detach()), **{k: float(v.detach()) for k, v in extra.items()}}
 

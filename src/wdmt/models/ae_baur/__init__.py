@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from wdmt.models.base import Batch
+from wdmt.models.base import Batch, recon_error
 from wdmt.models.common import ReconstructionModel
 
 
@@ -67,5 +67,5 @@ class BaurAE(ReconstructionModel):
 
     def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         recon, _ = self.reconstruct(self.to_native(batch.image))
-        l1 = (recon.float() - self.to_native(batch.target)).abs().mean()
+        l1 = recon_error(recon.float(), self.to_native(batch.target), self.native_fov(batch), "l1")
         return l1, {"recon": float(l1.detach())}

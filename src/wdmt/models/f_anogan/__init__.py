@@ -160,10 +160,16 @@ class FAnoGAN(ReconstructionModel):
     def _generator_loss(self, n: int, device: torch.device) -> torch.Tensor:
         return -self.critic(self.generator(torch.randn(n, self.cfg.nz, device=device)))[0].mean()
 
-    def _encoder_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _encoder_loss(self, x: torch.Tensor, fov: torch.Tensor | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """izi_f per sample: image MSE (over the FOV where given) + kappa x critic-feature MSE."""
         z = torch.tanh(self.encoder(x)[0])
         g = self.generator(z)
-        img = ((x - g) ** 2).flatten(1).mean(1)
+        if fov is None:
+            img = ((x - g) ** 2).flatten(1).mean(1)
+        else:
+            w = fov.expand_as(x).flatten(1)
+            img = (((x - g) ** 2).flatten(1) * w).sum(1) / w.sum(1).clamp_min(1e-6)
         feat = ((self.critic.features(x) - self.critic.features(g)) ** 2).mean(1)
         return img + self.cfg.kappa * feat, img, g
 
@@ -172,7 +178,7 @@ class FAnoGAN(ReconstructionModel):
         real = to_pm1(self.to_native(batch.image))
         d = self._critic_loss(real)
         g = self._generator_loss(real.shape[0], real.device)
-        e, img, _ = self._encoder_loss(real)
+        e, img, _ = self._encoder_loss(real, self.native_fov(batch))
         return d + g + e.mean(), {"recon": float(img.mean().detach())}
 
     uses_default_step = False
@@ -195,7 +201,7 @@ class FAnoGAN(ReconstructionModel):
         self.critic.eval()
 
         def encoder_objective() -> tuple[torch.Tensor, torch.Tensor]:
-            e, img, _ = self._encoder_loss(real)
+            e, img, _ = self._encoder_loss(real, self.native_fov(batch))
             return e.mean(), img
 
         loss, img = optimizer_step(opt_e, autocast, "encoder loss", encoder_objective)

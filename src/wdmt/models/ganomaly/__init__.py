@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wdmt.models.base import Batch, ModelOutput, residual_map
+from wdmt.models.base import Batch, ModelOutput, recon_error, residual_map
 from wdmt.models.gan import AdversarialModel, DCGANDecoder, DCGANEncoder, bce, dcgan_init, from_pm1, to_pm1
 
 
@@ -71,7 +71,7 @@ class Ganomaly(AdversarialModel):
         _, f_real = self.disc(real)
         _, f_fake = self.disc(fake)
         adv = F.mse_loss(f_fake, f_real.detach())
-        con = (fake - real).abs().mean()
+        con = recon_error(fake, real, self.native_fov(batch), "l1")
         enc = F.mse_loss(zh, z)
         g = self.cfg.w_adv * adv + self.cfg.w_con * con + self.cfg.w_enc * enc
         return g, {"recon": float(con.detach()), "adv": float(adv.detach()), "enc": float(enc.detach())}, (real, fake)

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from skimage.segmentation import slic
 from torch import nn
 
-from wdmt.models.base import Batch
+from wdmt.models.base import Batch, recon_error
 from wdmt.models.common import MemoryModule, ReconstructionModel
 
 
@@ -117,9 +117,10 @@ class ProxyAno(ReconstructionModel):
         si = superpixel_image(x, self.cfg.segments, self.cfg.compactness)
         si_hat, entropy = self.pem(x)
         l_pem = F.mse_loss(si_hat, si)
-        l_irm = (self.irm(self._paste(si, x)) - target).abs().mean()
+        fov = self.native_fov(batch)
+        l_irm = recon_error(self.irm(self._paste(si, x)), target, fov, "l1")
         recon = self.irm(si_hat)
-        l_chain = (recon - target).abs().mean()
+        l_chain = recon_error(recon, target, fov, "l1")
         total = l_pem + self.cfg.entropy_weight * entropy + l_irm + l_chain
         return total, {"recon": float(l_chain.detach()), "pem": float(l_pem.detach()), "irm": float(l_irm.detach())}
 

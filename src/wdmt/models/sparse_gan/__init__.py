@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wdmt.models.base import Batch, ModelOutput, residual_map
+from wdmt.models.base import Batch, ModelOutput, recon_error, residual_map
 from wdmt.models.gan import AdversarialModel, DCGANEncoder, bce, dcgan_init, from_pm1, to_pm1, upsample_pyramid
 
 
@@ -73,7 +73,7 @@ class SparseGAN(AdversarialModel):
         real = to_pm1(self.to_native(batch.target))
         fake, zs, zh = self.generate(batch.image)
         adv = bce(self.disc(fake).flatten(), 1.0)
-        con = (fake - real).abs().mean()
+        con = recon_error(fake, real, self.native_fov(batch), "l1")
         lat = F.mse_loss(zh, zs)
         sp = zs.abs().mean()
         g = c.w_adv * adv + c.w_con * con + c.w_lat * lat + c.w_sparse * sp

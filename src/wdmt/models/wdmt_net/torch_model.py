@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wdmt.models.base import AnomalyModel, Batch, ModelOutput, residual_map, topk_mean
+from wdmt.models.base import AnomalyModel, Batch, ModelOutput, recon_error, residual_map, topk_mean
 
 SkipMode = Literal["off", "on", "decay"]
 HogMode = Literal["none", "multi", "official"]
@@ -158,7 +158,7 @@ class WDMTNet(AnomalyModel):
     def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         _, out = self(batch.image)
         c = self.cfg.in_channels
-        rec = F.mse_loss(out[:, :c].float(), batch.target)
+        rec = recon_error(out[:, :c].float(), batch.target, batch.fov)
         if not self.n_hog:
             return rec, {"recon": float(rec.detach())}
         pred = out[:, c:].float()
@@ -166,7 +166,7 @@ class WDMTNet(AnomalyModel):
             target = batch.hog.gather(1, batch.hog_index.view(-1, 1, 1, 1).expand(-1, 1, *batch.hog.shape[-2:]))
         else:
             target = batch.hog
-        hog = F.mse_loss(pred, target)
+        hog = recon_error(pred, target, batch.fov)
         return rec + hog, {"recon": float(rec.detach()), "hog": float(hog.detach())}
 
     # --- scoring ----------------------------------------------------------------------------------------------
