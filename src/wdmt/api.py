@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
+import warnings
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from wdmt.distributed import barrier, init_from_env
 from wdmt.errors import WdmtError
 from wdmt.evaluate import (
     FOV_MODES,
+    PROTOCOLS,
     ImageResult,
     _headline,
     calibrate,
@@ -36,6 +38,7 @@ from wdmt.rundir import RunDir
 from wdmt.runtime import pick_device, to_device
 from wdmt.scoring import append_predictions, prediction_row, write_overlay
 from wdmt.train import Trainer
+from wdmt.tune import tuned_eval
 
 PAPER_EPOCH_RULE = ("the official code's: the kept epoch with the highest pooled pixel AUROC on these test images "
                     "(tuned on test data; for comparison with the paper only)")
@@ -80,12 +83,14 @@ def calibrate_run(
         return hit
     model, _ = rd.load_model(which)  # only on a cache miss
     idx, _ = rd.dataset()
-    val = load_samples(idx.split("val"), cfg.preprocess, None, progress=False)
-    results = infer(model, val, cfg, ev, progress=progress)
-    new = [
-        {"key": {"checkpoint": which, **asdict(replace(ev, fov=mode))}, **calibrate(results, replace(ev, fov=mode))}
-        for mode in FOV_MODES
-    ]
+    samples, source = idx.split("val"), "validation-normal"
+    if not samples:  # a folder dataset with 5 or fewer normals has no validation split
+        samples, source = idx.split("train"), "training-normal (no validation split; the model saw them)"
+        warnings.warn(f"{rd.root}: no validation images; strict thresholds come from the training normals, which "
+                      "the model saw: expect too many images and pixels called normal", stacklevel=2)
+    results = infer(model, load_samples(samples, cfg.preprocess, None, progress=False), cfg, ev, progress=progress)
+    new = [{"key": {"checkpoint": which, **asdict(replace(ev, fov=mode))},
+            **calibrate(results, replace(ev, fov=mode), source)} for mode in FOV_MODES]
     cache = [c for c in cache if c.get("key") not in [n["key"] for n in new]] + new
     rd.write_json("calibration.json", cache)
     return next(n for n in new if n["key"] == key)
@@ -118,12 +123,19 @@ def test(
     pictures: int = 4,
     progress: bool = True,
     n_boot: int = 1000,
+    tuned: bool = False,
 ) -> dict[str, Any]:
-    """Evaluate a run on the test split of its own data (or every image of another dataset with split='all')."""
-    if protocol not in ("paper", "strict"):
-        raise WdmtError(None, f"protocol must be paper or strict, not {protocol!r}")
+    """Evaluate a run on the test split of its own data (or every image of another dataset with split='all').
+    ``tuned``: the evaluation ``wdmt tune`` chose on the proxy validation set, and its thresholds (protocol
+    ``proxy``)."""
+    if protocol not in PROTOCOLS:
+        raise WdmtError(None, f"protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
     rd = RunDir(run)
     cfg = rd.config()
+    tuning = None
+    tuned = tuned or protocol == "proxy"  # the proxy thresholds hold for the tuned evaluation only
+    if tuned:
+        ev, tuning = tuned_eval(rd.root)
     ev = ev or cfg.eval
     idx, samples = _test_samples(rd, data, format, split)
     t0 = time.perf_counter()
@@ -137,40 +149,68 @@ def test(
     cal = calibrate_run(rd.root, ev, chosen)
     results = infer(to_device(model, device, cfg.channels_last), items, cfg, ev, device, progress)
     infer_s = time.perf_counter() - t0
-    blocks = _metric_blocks(results, ev, cal, n_boot)
-    out = Path(out) if out else rd.eval_dir(split, which)
+    blocks = _metric_blocks(results, ev, cal, n_boot, tuning)
+    out = Path(out) if out else rd.eval_dir(f"{split}-tuned" if tuned else split, which)
     out.mkdir(parents=True, exist_ok=True)
+    report = _report(protocol, chosen, split, idx, cfg, ev, cal, blocks, model, results, tuning)
+    report["seconds"] = {"inference": round(infer_s, 2)}
+    if epoch_rows:
+        report["epoch_choice"] = _write_epoch_choice(rd, out, epoch_rows, chosen, cfg.model)
+    write_json_atomic(out / "metrics.json", report)
+    _write_test_outputs(out, results, ev, cal, blocks, protocol, cfg.model, pictures, tuning)
+    report["out"] = str(out)
+    return report
+
+
+def _report(protocol: str, chosen: str, split: str, idx: DatasetIndex, cfg: TrainConfig, ev: EvalConfig,
+            cal: dict[str, Any], blocks: dict[str, Any], model: Any, results: list[ImageResult],
+            tuning: dict[str, Any] | None) -> dict[str, Any]:
+    """metrics.json: the chosen protocol's numbers flattened beside every protocol's own block; when the map is
+    evaluated inside the field of view, the paper's all-pixel numbers in a block of their own."""
     report = {
         "protocol": protocol, "checkpoint": chosen, "split": split, "data": str(idx.root), "model": cfg.model,
         "eval": asdict(ev),
         "calibration": {k: cal[k] for k in ("pixel_threshold", "image_threshold", "own_image_threshold", "n_images",
                                             "rule")},
         "pixel": _headline(blocks["pixel"], protocol), "image": _headline(blocks["image"], protocol),
-        "image_own": {**_headline(blocks["own"], protocol), "definition": model.info.own_score},
+        "image_own": {**_headline(blocks["own"], protocol if protocol != "proxy" else "paper"),
+                      "definition": model.info.own_score},
         "pixel_auroc_by_fov": fov_variants(results, ev) if blocks["pixel"].get("n_images") else {},
-        "seconds": {"inference": round(infer_s, 2)},
     }
-    if epoch_rows:
-        report["epoch_choice"] = _write_epoch_choice(rd, out, epoch_rows, chosen, cfg.model)
-    write_json_atomic(out / "metrics.json", report)
-    _write_test_outputs(out, results, ev, cal, blocks, protocol, cfg.model, pictures)
-    report["out"] = str(out)
+    if "pixel_all" in blocks:
+        report["pixel_all_pixels"] = _headline(blocks["pixel_all"], "paper")
+    if tuning is not None:
+        report["tuning"] = {k: tuning[k] for k in ("thresholds", "proxy", "chosen")}
     return report
 
 
-def _metric_blocks(results: list[ImageResult], ev: EvalConfig, cal: dict[str, Any], n_boot: int) -> dict[str, Any]:
-    """Pixel metrics, image metrics of the map-based score and of the model's own score, both protocols each."""
-    return {"pixel": pixel_metrics(results, ev, cal["pixel_threshold"], n_boot=n_boot),
-            "image": image_metrics(results, ev, cal["image_threshold"], n_boot=n_boot),
-            "own": image_metrics(results, replace(ev, score="model"), cal["own_image_threshold"], n_boot=n_boot)}
+def _metric_blocks(results: list[ImageResult], ev: EvalConfig, cal: dict[str, Any], n_boot: int,
+                   tuning: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Pixel metrics, image metrics of the map-based score and of the model's own score, under every protocol that
+    has thresholds; and the paper's all-pixel pixel metrics when ``ev`` counts the field of view only."""
+    px = im = None
+    if tuning is not None:
+        t = tuning["thresholds"]
+        px, im = {"proxy": (t["pixel_threshold"], t["rule"])}, {"proxy": (t["image_threshold"], t["rule"])}
+    blocks = {"pixel": pixel_metrics(results, ev, cal["pixel_threshold"], n_boot=n_boot, extra=px),
+              "image": image_metrics(results, ev, cal["image_threshold"], n_boot=n_boot, extra=im),
+              "own": image_metrics(results, replace(ev, score="model"), cal["own_image_threshold"], n_boot=n_boot)}
+    if ev.fov != "none":
+        blocks["pixel_all"] = pixel_metrics(results, replace(ev, fov="none"), None, n_boot=n_boot)
+    return blocks
 
 
 def _write_test_outputs(out: Path, results: list[ImageResult], ev: EvalConfig, cal: dict[str, Any],
-                        blocks: dict[str, Any], protocol: str, model: str, pictures: int) -> None:
+                        blocks: dict[str, Any], protocol: str, model: str, pictures: int,
+                        tuning: dict[str, Any] | None = None) -> None:
     """predictions.csv, roc.png and the picture grids, each at the protocol's thresholds."""
 
     def threshold(block: str, strict_key: str) -> float | None:
-        return cal[strict_key] if protocol == "strict" else (blocks[block].get("paper") or {}).get("threshold")
+        if protocol == "strict":
+            return cal[strict_key]
+        if protocol == "proxy" and block != "own":
+            return tuning["thresholds"][strict_key.replace("own_", "")]
+        return (blocks[block].get("paper") or {}).get("threshold")
 
     write_predictions(out / "predictions.csv", results, ev, threshold("image", "image_threshold"),
                       threshold("own", "own_image_threshold"))
@@ -242,16 +282,22 @@ def predict(
     which: str = "best",
     progress: bool = True,
     ev: EvalConfig | None = None,
+    tuned: bool = False,
 ) -> list[dict[str, Any]]:
-    """Score any fundus photographs: score, decision at the run's strict threshold, heat-map overlay, JSON/CSV rows."""
+    """Score any fundus photographs: score, decision at the run's strict threshold (``tuned``: the evaluation and
+    thresholds chosen on the proxy validation set), heat-map overlay, JSON/CSV rows."""
     from wdmt.datasets import Sample
     from wdmt.io import read_image
     from wdmt.preprocess import prepare
 
     rd = RunDir(run)
     model, cfg = rd.load_model(which)
-    ev = ev or cfg.eval
-    cal = calibrate_run(rd.root, ev, which)
+    if tuned:
+        ev, tuning = tuned_eval(rd.root)
+        cal = tuning["thresholds"]
+    else:
+        ev = ev or cfg.eval
+        cal = calibrate_run(rd.root, ev, which)
     items = []
     for path in map(Path, images):
         rgb = read_image(path)

@@ -99,6 +99,7 @@ def _cmd_test(a: argparse.Namespace) -> int:
         which=a.checkpoint,
         pictures=a.pictures,
         progress=not a.quiet and not a.json,
+        tuned=a.tuned,
     )
     if a.json:
         print(json.dumps(r, indent=2))
@@ -149,9 +150,23 @@ def _cmd_predict(a: argparse.Namespace) -> int:
 
         ev = RunDir(a.run).config().eval
         ev = replace(ev, precision=a.precision) if a.precision else ev
-        rows = predict(a.run, a.images, a.out, which=a.checkpoint, progress=not a.quiet, ev=ev)
+        rows = predict(a.run, a.images, a.out, which=a.checkpoint, progress=not a.quiet, ev=ev, tuned=a.tuned)
     for r in rows:
         print(json.dumps(r))
+    return 0
+
+
+def _cmd_tune(a: argparse.Namespace) -> int:
+    from wdmt.tune import tune_run
+
+    t = tune_run(a.run, which=a.checkpoint, variants=a.variants, progress=not a.quiet)
+    px, im, th = t["chosen"]["pixel"], t["chosen"]["image"], t["thresholds"]
+    print(f"proxy set: {t['proxy']['normal_images']} {t['proxy']['source']}, {t['proxy']['lesioned_images']} lesioned "
+          "copies")
+    print(f"chosen: tiling {px['tiling']}, smoothing sigma {px['smooth_sigma']} (proxy pixel AP {px['ap']:.3f}, "
+          f"AUROC {px['auroc']:.3f}, inside the FOV); image score {im['score']} (proxy image AUROC {im['auroc']:.3f})")
+    print(f"thresholds: pixel {th['pixel_threshold']:.4g}, image {th['image_threshold']:.4g} ({th['rule']})")
+    print(f"wrote {Path(a.run) / 'tuning.json'}; use it with wdmt test --tuned / wdmt predict --tuned")
     return 0
 
 
@@ -301,7 +316,11 @@ def _add_test(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
     e.add_argument("--run", required=True)
     e.add_argument("--data", help="dataset (default: the run's own)")
     e.add_argument("--split", default="test", choices=["test", "all", "val", "train"])
-    e.add_argument("--protocol", default="paper", choices=["paper", "strict"])
+    e.add_argument("--protocol", default="paper", choices=["paper", "strict", "proxy"],
+                   help="whose thresholds decide: paper (Youden's J on the test data), strict (quantiles of validation "
+                        "normals), proxy (chosen by 'wdmt tune' on validation normals with synthetic lesions)")
+    e.add_argument("--tuned", action="store_true",
+                   help="evaluate as 'wdmt tune' chose on the proxy validation set (tiling, smoothing, image score)")
     e.add_argument(
         "--checkpoint",
         default="best",
@@ -340,7 +359,17 @@ def _add_use_verbs(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
         choices=literal_choices(EvalConfig, "precision"),
         help="inference arithmetic (bf16: faster on AMX CPUs)",
     )
+    pr.add_argument("--tuned", action="store_true",
+                    help="the evaluation and thresholds 'wdmt tune' chose on the proxy validation set")
     pr.set_defaults(func=_cmd_predict)
+
+    tu = sub.add_parser("tune", parents=[par["quiet"]],
+                        help="choose tiling, map smoothing, image score and thresholds on validation normals with "
+                             "synthetic lesions (never on test images)")
+    tu.add_argument("--run", required=True)
+    tu.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    tu.add_argument("--variants", type=int, default=3, help="lesioned copies of each validation normal")
+    tu.set_defaults(func=_cmd_tune)
 
     x = sub.add_parser("export", help="export a run's model (ONNX, dynamic batch) with its thresholds")
     x.add_argument("--run", required=True)

@@ -23,7 +23,7 @@ from wdmt.config import EvalConfig, TrainConfig
 from wdmt.figures import pyplot, save_figure
 from wdmt.models import AnomalyModel
 from wdmt.pipeline import PreparedSample
-from wdmt.preprocess import tiling_functions, to_tensor
+from wdmt.preprocess import resolve_tiling, tiling_functions, to_tensor
 from wdmt.runtime import flush_denormals
 from wdmt.scoring import image_score, postprocess_map
 
@@ -72,7 +72,8 @@ def infer(model: AnomalyModel, items: list[PreparedSample], cfg: TrainConfig, ev
     bf16 = ev.precision == "bf16"
     arith = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
     latent = ev.score == "gatingano"
-    cut, join = tiling_functions(ev.tiling)
+    tiling = resolve_tiling(ev.tiling, model.info.input_size)
+    cut, join = tiling_functions(tiling)
     out = []
     for p in tqdm(items, desc="scoring", unit="img", disable=None if progress else True):
         x = cut(to_tensor(p.prepared.image), n_tiles)
@@ -90,7 +91,7 @@ def infer(model: AnomalyModel, items: list[PreparedSample], cfg: TrainConfig, ev
                 lats.append(o.latent_distance.float().cpu())
         rec = join(torch.cat(recs), n_tiles).numpy()
         lat = torch.cat(lats) if lats else None
-        if lat is not None and ev.tiling == "overlap":  # GatingAno's spread is over the grid's tiles
+        if lat is not None and tiling == "overlap":  # GatingAno's spread is over the grid's tiles
             m = 2 * n_tiles - 1
             lat = lat[[2 * a * m + 2 * b for a in range(n_tiles) for b in range(n_tiles)]]
         out.append(ImageResult(
@@ -104,7 +105,7 @@ def infer(model: AnomalyModel, items: list[PreparedSample], cfg: TrainConfig, ev
     return out
 
 
-def calibrate(results: list[ImageResult], ev: EvalConfig) -> dict[str, Any]:
+def calibrate(results: list[ImageResult], ev: EvalConfig, source: str = "validation-normal") -> dict[str, Any]:
     """Strict-protocol thresholds from normal validation images: quantiles of their pixel and image scores."""
     if not results:
         return {"pixel_threshold": None, "image_threshold": None, "own_image_threshold": None, "n_images": 0,
@@ -120,8 +121,8 @@ def calibrate(results: list[ImageResult], ev: EvalConfig) -> dict[str, Any]:
         "own_image_threshold": float(np.quantile(own, ev.image_quantile)),
         "n_images": len(results),
         "eval": asdict(ev),
-        "rule": f"pixel: quantile {ev.pixel_quantile} of validation-normal pixels; image: quantile {ev.image_quantile} "
-                "of validation-normal image scores (the map-based score and the model's own alike)",
+        "rule": f"pixel: quantile {ev.pixel_quantile} of {source} pixels; image: quantile {ev.image_quantile} "
+                f"of {source} image scores (the map-based score and the model's own alike)",
     }
 
 
@@ -142,9 +143,18 @@ def _pixel_pool(results: list[ImageResult], ev: EvalConfig) -> tuple[list[np.nda
     return ss, ys
 
 
+Thresholds = dict[str, tuple[float, str]]  # protocol name -> (threshold, how it was chosen)
+
+
+def _decisions(out: dict[str, Any], s: np.ndarray, y: np.ndarray, extra: Thresholds | None) -> None:
+    for name, (thr, rule) in (extra or {}).items():
+        out[name] = {"threshold": thr, "threshold_rule": rule, **M.at_threshold(M.confusion(s, y, thr))}
+
+
 def pixel_metrics(results: list[ImageResult], ev: EvalConfig, strict_threshold: float | None,
-                  n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
-    """Pooled pixel metrics of both protocols, plus a bootstrap interval for the AUROC over images."""
+                  n_boot: int = 1000, seed: int = 0, extra: Thresholds | None = None) -> dict[str, Any]:
+    """Pooled pixel metrics of both protocols (and of ``extra`` thresholds), plus a bootstrap interval for the
+    AUROC over images."""
     ss, ys = _pixel_pool(results, ev)
     if not ss:
         return {"n_images": 0}
@@ -165,6 +175,7 @@ def pixel_metrics(results: list[ImageResult], ev: EvalConfig, strict_threshold: 
     if strict_threshold is not None:
         out["strict"] = {"threshold": strict_threshold, "threshold_rule": "quantile of validation-normal pixels",
                          **M.at_threshold(M.confusion(s, y, strict_threshold))}
+    _decisions(out, s, y, extra)
     if n_boot <= 0:  # the paper's epoch choice scores every epoch without an interval
         out["auroc_ci95"] = (float("nan"), float("nan"))
         return out
@@ -206,7 +217,8 @@ def _roc_points(c: M.Curve, n: int = 200) -> dict[str, list[float]]:
 
 
 def image_metrics(
-    results: list[ImageResult], ev: EvalConfig, strict_threshold: float | None, n_boot: int = 1000, seed: int = 0
+    results: list[ImageResult], ev: EvalConfig, strict_threshold: float | None, n_boot: int = 1000, seed: int = 0,
+    extra: Thresholds | None = None,
 ) -> dict[str, Any]:
     """Image-level AUROC / AP and decisions under both thresholds (needs normal and abnormal test images)."""
     y = np.array([r.item.sample.label for r in results])
@@ -229,6 +241,7 @@ def image_metrics(
             "threshold_rule": "quantile of validation-normal image scores",
             **M.at_threshold(M.confusion(s, y, strict_threshold)),
         }
+    _decisions(out, s, y, extra)
     pos, neg = np.nonzero(y == 1)[0], np.nonzero(y == 0)[0]
     rng = np.random.default_rng(seed)
 
@@ -240,15 +253,20 @@ def image_metrics(
     return out
 
 
+PROTOCOLS = ("paper", "strict", "proxy")
+
+
 def _headline(block: dict[str, Any], protocol: str) -> dict[str, Any]:
     """Flatten one protocol's numbers next to the threshold-free ones: the keys users and tables read."""
     if not block or "auroc" not in block:
         return block
     chosen = block.get(protocol) or {}
-    flat = {k: v for k, v in block.items() if k not in ("paper", "strict")}
+    flat = {k: v for k, v in block.items() if k not in PROTOCOLS}
     flat.update({k: v for k, v in chosen.items()})
     flat["protocol"] = protocol
-    flat["paper_protocol"], flat["strict_protocol"] = block.get("paper"), block.get("strict")
+    for p in PROTOCOLS:
+        if p in block or p != "proxy":
+            flat[f"{p}_protocol"] = block.get(p)
     return flat
 
 

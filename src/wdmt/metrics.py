@@ -79,6 +79,12 @@ def average_precision(c: Curve) -> float:
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
+def best_dice_threshold(c: Curve) -> float:
+    """The score threshold (predict positive at score >= it) with the highest Dice, 2 TP / (2 TP + FP + FN)."""
+    dice = 2 * c.tp / np.maximum(2 * c.tp + c.fp + (c.n_pos - c.tp), 1)
+    return float(c.thresholds[int(np.argmax(dice))])
+
+
 def youden_threshold(c: Curve) -> float:
     """The threshold maximising TPR - FPR (ties: the first, i.e. highest, as argmax over sklearn's roc_curve)."""
     return float(c.thresholds[int(np.argmax(c.tpr - c.fpr))])

@@ -87,4 +87,4 @@ def prediction_row(image: Path, score: float, amap: np.ndarray, thresholds: dict
     return {"image": str(image), "score": score, "threshold": thresholds["image_threshold"],
             "decision": "abnormal" if score >= thresholds["image_threshold"] else "normal",
             "lesion_pixels_percent": float(100 * (amap >= thresholds["pixel_threshold"]).mean()),
-            "overlay": str(overlay)}
+            "threshold_rule": thresholds.get("rule"), "overlay": str(overlay)}

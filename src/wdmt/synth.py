@@ -255,8 +255,12 @@ class _Lesions:
 
     OPACITY = {"SE": 0.7, "DR": 0.75, "SC": 0.8}
 
-    def __init__(self, canvas: _Canvas, rng: np.random.Generator, eye: _Eye) -> None:
+    def __init__(self, canvas: _Canvas, rng: np.random.Generator, eye: _Eye, bright: float = 1.0,
+                 dark: float = 1.0) -> None:
+        """``bright`` scales the colours of blended (bright) lesions to a real photograph's exposure, ``dark`` the
+        depth of darkening (red) lesions; 1, 1: the synthetic photographs' own palette."""
         self.canvas, self.rng, self.eye, self.s = canvas, rng, eye, eye.s
+        self.bright, self.dark = bright, dark
         self.masks = {k: np.zeros((canvas.size, canvas.size), bool) for k in LESION_KINDS}
         self.post = 0.75 * eye.R  # the posterior pole, where diabetic lesions gather
 
@@ -277,7 +281,12 @@ class _Lesions:
         sl = c.window(x, y, r * blob.get("aspect", 1.0) * 1.6 + blob.get("edge", 1.0) * 2)
         a = _blob_alpha(c.xx[sl] - x, c.yy[sl] - y, r, blob.pop("edge", 1.0), self.rng, **blob)
         a *= self.OPACITY.get(kind, 1.0)
-        (c.blend if mode == "blend" else c.multiply)(sl, a, np.asarray(colour, np.float32))
+        colour = np.asarray(colour, np.float32)
+        if mode == "blend" and self.bright != 1.0:
+            colour = colour * np.float32(self.bright)
+        if mode != "blend" and self.dark != 1.0:
+            colour = 1 - np.float32(self.dark) * (1 - colour)
+        (c.blend if mode == "blend" else c.multiply)(sl, a, colour)
         self.masks[kind][sl] |= a >= 0.5
 
     def paint_all(self) -> dict[str, np.ndarray]:

@@ -1,0 +1,108 @@
+"""A validation set that has lesions but no diseased eye: the run's own validation normals, each also with synthetic
+lesions painted in (microaneurysms, haemorrhages, hard and soft exudates, drusen, scars; :mod:`wdmt.synth`'s
+painter), with exact masks.
+
+It lets validation data choose what only lesions can tell apart (map smoothing, tiling, image score, thresholds,
+checkpoints) while test images stay untouched: no real diseased photograph is ever used. Each lesioned copy is
+paired with its own clean copy, so a difference in score is the lesions' doing alone.
+
+The painter needs the eye's layout, which a real photograph does not come with: the field of view gives the eye's
+centre and radius, the brightest smooth spot inside it is taken for the optic disc, and the macula is placed about
+2.5 disc diameters from the disc toward the centre, as in the macula-centred photographs of IDRiD and most
+screening programmes. Lesion colours that are blended (bright lesions) are scaled to the photograph's exposure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from wdmt.datasets import Sample
+from wdmt.io import read_image, read_mask
+from wdmt.pipeline import PreparedSample
+from wdmt.preprocess import Prepared, PreprocessConfig, fill_surround, prepare, to_channels
+from wdmt.synth import _Canvas, _Eye, _Lesions
+
+# Red lesions darken the retina by this share of the synthetic palette's depth: blood over real retina is dark red,
+# not black (a prior from the fundus literature, not fitted to any annotated test image).
+DARK = 0.6
+
+
+@dataclass
+class ProxySet:
+    """Clean and lesioned copies of the same photographs: ``normal[i]`` is the clean copy of every
+    ``lesioned[j]`` with ``pairs[j] == i``."""
+
+    normal: list[PreparedSample]
+    lesioned: list[PreparedSample]
+    pairs: list[int]
+
+    @property
+    def items(self) -> list[PreparedSample]:
+        return [*self.normal, *self.lesioned]
+
+
+def locate_eye(rgb: np.ndarray, fov: np.ndarray) -> _Eye:
+    """The eye's centre and radius from the FOV, the optic disc as the brightest smooth spot, the macula 2.5 disc
+    diameters from it toward the centre."""
+    size = rgb.shape[0]
+    ys, xs = np.nonzero(fov)
+    cx, cy, r = float(xs.mean()), float(ys.mean()), float(np.sqrt(fov.sum() / np.pi))
+    lum = rgb.astype(np.float32).mean(axis=2)
+    core = ndimage.binary_erosion(fov, iterations=max(1, size // 32), border_value=1)
+    smooth = ndimage.gaussian_filter(np.where(core, lum, lum[core].mean() if core.any() else 0), size / 48)
+    dcy, dcx = np.unravel_index(int(np.argmax(np.where(core, smooth, -np.inf))), smooth.shape)
+    side = 1 if dcx >= cx else -1
+    rd = 0.12 * r
+    ux, uy = cx - dcx, cy - dcy
+    norm = max(np.hypot(ux, uy), 1e-6)
+    step = min(2.5 * 2 * rd, 0.9 * norm + 2.5 * rd)
+    mcx, mcy = dcx + ux / norm * step, dcy + uy / norm * step
+    return _Eye(size, size / 768.0, cx, cy, r, side, rd, float(dcx), float(dcy), float(mcx), float(mcy))
+
+
+def paint_lesions(rgb: np.ndarray, fov: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Synthetic lesions in a real (S x S, RGB uint8) photograph: the painted picture and the lesion mask (within the
+    FOV)."""
+    canvas = _Canvas(rgb.astype(np.float32) / 255.0)
+    bright = float(np.percentile(canvas.rgb[fov].max(axis=1), 99)) if fov.any() else 1.0
+    painter = _Lesions(canvas, rng, locate_eye(rgb, fov), bright=min(1.0, max(0.3, bright)), dark=DARK)
+    masks = painter.paint_all()
+    union = np.zeros(fov.shape, bool)
+    for m in masks.values():
+        union |= m
+    out = np.clip(canvas.rgb * 255 + 0.5, 0, 255).astype(np.uint8)
+    return out, union & fov
+
+
+def _as_model_input(rgb: np.ndarray, base: Prepared, cfg: PreprocessConfig, lesion: np.ndarray | None) -> Prepared:
+    """An S x S RGB picture in the model's channels and surround, with the base picture's geometry and FOV."""
+    image = to_channels(rgb, cfg.channels)
+    gray = image if cfg.channels == "gray" else np.array(Image.fromarray(rgb).convert("L"))
+    if cfg.surround == "fill":
+        image = fill_surround(image, base.fov)
+        gray = image if cfg.channels == "gray" else fill_surround(gray, base.fov)
+    return Prepared(image=image, gray=gray, fov=base.fov, lesion=lesion, geometry=base.geometry,
+                    original_size=base.original_size)
+
+
+def proxy_set(samples: list[Sample], cfg: PreprocessConfig, *, variants: int = 3, seed: int = 0) -> ProxySet:
+    """``variants`` lesioned copies of each normal sample (seeded per sample and variant: the same set every time),
+    beside a clean copy prepared the same way. Painting happens at the model's resolution, in colour, before the
+    model's channel choice and surround fill, as a lesion in the photograph itself would."""
+    normal, lesioned, pairs = [], [], []
+    rgb_cfg = replace(cfg, channels="rgb", surround="black")
+    for i, s in enumerate(samples):
+        rgb0 = read_image(s.image)
+        fov0 = read_mask(s.fov_mask) if s.fov_mask else None
+        base = prepare(rgb0, rgb_cfg, fov=fov0, source=str(s.image))
+        normal.append(PreparedSample(replace(s, label=0), _as_model_input(base.image, base, cfg, None)))
+        for v in range(variants):
+            painted, mask = paint_lesions(base.image, base.fov, np.random.default_rng([seed, i, v]))
+            sample = replace(s, id=f"{s.id}+lesions{v}", label=1)
+            lesioned.append(PreparedSample(sample, _as_model_input(painted, base, cfg, mask)))
+            pairs.append(i)
+    return ProxySet(normal, lesioned, pairs)

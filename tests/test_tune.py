@@ -1,0 +1,74 @@
+"""Choosing the evaluation on validation normals with synthetic lesions; the proxy set itself."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from wdmt import api
+from wdmt.rundir import RunDir
+
+
+def test_proxy_set_pairs_clean_and_lesioned_copies_with_exact_masks(tiny_run):
+    from wdmt.preprocess import PreprocessConfig
+    from wdmt.proxy import proxy_set
+
+    idx, _ = RunDir(tiny_run).dataset()
+    normals = idx.split("train")[:2]
+    ps = proxy_set(normals, PreprocessConfig(size=96, tiles=3), variants=2, seed=1)
+    assert len(ps.normal) == 2 and len(ps.lesioned) == 4 and ps.pairs == [0, 0, 1, 1]
+    for lesioned, i in zip(ps.lesioned, ps.pairs, strict=True):
+        clean = ps.normal[i].prepared
+        p = lesioned.prepared
+        assert p.lesion.any() and not (p.lesion & ~p.fov).any()  # lesions lie in the eye
+        changed = p.image != clean.image
+        assert changed[p.lesion].mean() > 0.5  # the masked pixels were painted ...
+        # ... and little else (at 96 px a microaneurysm can be sub-pixel: painted faintly, below the mask's 0.5)
+        assert (changed & ~ndilate(p.lesion, 3)).sum() <= 0.05 * changed.sum()
+    again = proxy_set(normals, PreprocessConfig(size=96, tiles=3), variants=2, seed=1)
+    assert all(np.array_equal(a.prepared.image, b.prepared.image) for a, b in zip(ps.items, again.items, strict=True))
+
+
+def ndilate(mask, n):
+    from scipy import ndimage
+
+    return ndimage.binary_dilation(mask, iterations=n)
+
+
+def test_tune_chooses_by_the_proxy_set_and_test_reports_both_pixel_protocols(tiny_run, tmp_path):
+    from wdmt.tune import tune_run
+
+    t = tune_run(tiny_run, variants=2)
+    rows = t["candidates"]["pixel"]
+    assert {r["tiling"] for r in rows} == {"grid", "overlap", "whole"} and len(rows) == 12
+    best = max(rows, key=lambda r: (r["ap"], r["auroc"]))
+    assert (t["eval"]["tiling"], t["eval"]["smooth_sigma"]) == (best["tiling"], best["smooth_sigma"])
+    assert t["eval"]["fov"] == "inside" and "Dice" in t["thresholds"]["rule"]
+    assert json.loads((tiny_run / "tuning.json").read_text()) == t
+    r = api.test(tiny_run, protocol="proxy", out=tmp_path / "tuned", progress=False, n_boot=10, pictures=0)
+    assert r["eval"] == t["eval"] and r["pixel"]["threshold"] == t["thresholds"]["pixel_threshold"]
+    assert r["pixel"]["protocol"] == "proxy"
+    assert r["pixel"]["proxy_protocol"]["threshold_rule"] == t["thresholds"]["rule"]
+    # the honest headline counts FOV pixels only; the paper's all-pixel numbers stand beside it
+    assert r["pixel"]["n_pixels"] < r["pixel_all_pixels"]["n_pixels"] == 4 * 96 * 96
+    assert r["pixel_auroc_by_fov"]["inside"] == pytest.approx(r["pixel"]["auroc"])
+    rows = api.predict(tiny_run, [RunDir(tiny_run).dataset()[0].split("test")[0].image], tmp_path / "p", tuned=True,
+                       progress=False)
+    assert rows[0]["threshold"] == t["thresholds"]["image_threshold"] and "Dice" in rows[0]["threshold_rule"]
+
+
+def test_a_dataset_without_validation_images_still_gets_thresholds(tmp_path):
+    """A folder dataset with 5 or fewer normals has no validation split: predict used to fail with a TypeError."""
+    from wdmt.config import resolve_config
+    from wdmt.synth import generate
+
+    data = generate(tmp_path / "d", normal=4, abnormal=1, size=96, seed=2, progress=False)
+    run = tmp_path / "run"
+    with pytest.warns(UserWarning, match="no validation images"):
+        api.train(data, resolve_config("tiny", model="ae"), run, progress=False)
+    cal = json.loads((run / "calibration.json").read_text())[0]
+    assert cal["pixel_threshold"] is not None and "training-normal" in cal["rule"]
+    rows = api.predict(run, [sorted((data / "abnormal").glob("*.jpg"))[0]], tmp_path / "p", progress=False)
+    assert rows[0]["decision"] in ("normal", "abnormal") and "training-normal" in rows[0]["threshold_rule"]
