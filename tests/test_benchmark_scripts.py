@@ -41,3 +41,31 @@ def test_train_profile_accounts_for_the_whole_step():
         assert abs(parts - b["total"]) < 1e-6 * max(1.0, b["total"])
         assert 0 < b["convolution"] < b["total"]  # the convolutions are found and are not the whole step
     assert res["step_gflop"] > 0 and res["ratio"] > 0
+
+
+def test_map_artifacts_sees_seams_and_rims():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from map_artifacts import artifact_ratios
+
+    from wdmt.config import EvalConfig
+
+    size = 96
+    yy, xx = np.mgrid[0:size, 0:size]
+    fov = (yy - 47.5) ** 2 + (xx - 47.5) ** 2 < 46**2
+    flat = np.full((size, size), 0.1, np.float32)
+    seams = flat.copy()
+    seams[31:33, :] = seams[:, 31:33] = seams[63:65, :] = seams[:, 63:65] = 0.5
+    rim = np.where(fov & ~(((yy - 47.5) ** 2 + (xx - 47.5) ** 2) < 44**2), 0.5, 0.1).astype(np.float32)
+
+    def result(m):
+        return SimpleNamespace(map=lambda ev: m * fov, item=SimpleNamespace(prepared=SimpleNamespace(fov=fov)))
+
+    ev = EvalConfig(fov="inside")
+    clean = artifact_ratios([result(flat)], ev)
+    assert clean["seam_ratio"] == pytest.approx(1.0) and clean["rim_ratio"] == pytest.approx(1.0)
+    assert artifact_ratios([result(seams)], ev)["seam_ratio"] > 2
+    assert artifact_ratios([result(rim)], ev)["rim_ratio"] > 2
