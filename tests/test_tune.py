@@ -72,3 +72,26 @@ def test_a_dataset_without_validation_images_still_gets_thresholds(tmp_path):
     assert cal["pixel_threshold"] is not None and "training-normal" in cal["rule"]
     rows = api.predict(run, [sorted((data / "abnormal").glob("*.jpg"))[0]], tmp_path / "p", progress=False)
     assert rows[0]["decision"] in ("normal", "abnormal") and "training-normal" in rows[0]["threshold_rule"]
+
+
+def test_tuned_export_runs_the_whole_picture_in_onnx_like_torch(tiny_run, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from dataclasses import replace
+
+    from wdmt.deploy import OnnxDetector
+    from wdmt.export import export_onnx
+    from wdmt.io import read_image
+    from wdmt.scoring import image_score
+    from wdmt.tune import tune_run
+
+    t = tune_run(tiny_run, variants=1)
+    t["eval"] = {**t["eval"], "tiling": "whole"}  # exercise the one-pass graph whatever the proxy chose
+    RunDir(tiny_run).write_json("tuning.json", t)
+    r = export_onnx(tiny_run, tmp_path / "m.onnx", tuned=True)
+    assert r["metadata"]["tile_size"] == 96 and r["metadata"]["thresholds"]["rule"] == t["thresholds"]["rule"]
+    assert r["max_abs_diff"] is not None and r["max_abs_diff"] <= 1e-4
+    det = OnnxDetector.load(tmp_path / "m.onnx")
+    img = RunDir(tiny_run).dataset()[0].split("test")[0].image
+    onnx_map, fov = det.anomaly_map(read_image(img))
+    torch_rows = api.predict(tiny_run, [img], tmp_path / "t", progress=False, tuned=True)
+    assert image_score(onnx_map, fov, replace(det.eval)) == pytest.approx(torch_rows[0]["score"], abs=1e-4)

@@ -210,7 +210,7 @@ def _cmd_benchmark(a: argparse.Namespace) -> int:
 def _cmd_export(a: argparse.Namespace) -> int:
     from wdmt.export import export_onnx
 
-    r = export_onnx(a.run, a.out, which=a.checkpoint)
+    r = export_onnx(a.run, a.out, which=a.checkpoint, tuned=a.tuned)
     diff = r.get("max_abs_diff")
     print(f"wrote {r['path']}" + ("" if diff is None else f" (max |torch - onnxruntime| of the maps: {diff:.2e})"))
     return 0
@@ -376,6 +376,7 @@ def _add_use_verbs(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
     x.add_argument("--format", default="onnx", choices=["onnx"])
     x.add_argument("--out", required=True, help="file to write, e.g. model.onnx")
     x.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    x.add_argument("--tuned", action="store_true", help="ship the evaluation and thresholds 'wdmt tune' chose")
     x.set_defaults(func=_cmd_export)
 
     m = sub.add_parser("models", help="list the registered models")

@@ -37,8 +37,10 @@ class _Maps(nn.Module):
         return self.model.maps(tiles)
 
 
-def export_onnx(run: str | Path, out: str | Path, which: str = "best", check: bool = True) -> dict[str, Any]:
-    """Write ``out`` (.onnx); returns the metadata and, with ``check``, the max |torch - onnxruntime| of the maps."""
+def export_onnx(run: str | Path, out: str | Path, which: str = "best", check: bool = True,
+                tuned: bool = False) -> dict[str, Any]:
+    """Write ``out`` (.onnx); returns the metadata and, with ``check``, the max |torch - onnxruntime| of the maps.
+    ``tuned``: the evaluation and thresholds ``wdmt tune`` chose travel with the graph instead of the run's own."""
     try:
         import onnx
     except ImportError as e:
@@ -49,13 +51,20 @@ def export_onnx(run: str | Path, out: str | Path, which: str = "best", check: bo
     model, cfg = RunDir(run).load_model(which)
     if not model.exportable:
         raise WdmtError(run, f"model {cfg.model} scores by optimisation at test time and cannot be exported to ONNX")
-    if cfg.eval.score in ("model", "gatingano"):
-        raise WdmtError(run, f"image score {cfg.eval.score!r} needs outputs the ONNX graph does not carry (it exports "
-                        "the map and the reconstruction); use topk or max in the run's eval config")
-    cal = calibrate_run(run, cfg.eval, which)
+    ev = cfg.eval
+    if tuned:
+        from wdmt.tune import tuned_eval
+
+        ev, tuning = tuned_eval(run)
+        cal = tuning["thresholds"]
+    if ev.score in ("model", "gatingano"):
+        raise WdmtError(run, f"image score {ev.score!r} needs outputs the ONNX graph does not carry (it exports "
+                        "the map and the reconstruction); use topk or max")
+    if not tuned:
+        cal = calibrate_run(run, ev, which)
     # the graph takes what the run's tiling feeds the model: tiles, or the whole picture (tiling resolved here, so
     # the deployment never needs to know the model)
-    ev = replace(cfg.eval, tiling=resolve_tiling(cfg.eval.tiling, model.info.input_size))
+    ev = replace(ev, tiling=resolve_tiling(ev.tiling, model.info.input_size))
     t = cfg.preprocess.size if ev.tiling == "whole" else cfg.preprocess.tile_size
     example = torch.rand(2, cfg.preprocess.in_channels, t, t, generator=torch.Generator().manual_seed(0))
     wrapper = _Maps(model).eval()
