@@ -69,3 +69,16 @@ def test_map_artifacts_sees_seams_and_rims():
     assert clean["seam_ratio"] == pytest.approx(1.0) and clean["rim_ratio"] == pytest.approx(1.0)
     assert artifact_ratios([result(seams)], ev)["seam_ratio"] > 2
     assert artifact_ratios([result(rim)], ev)["rim_ratio"] > 2
+
+
+@pytest.mark.slow
+def test_maps_report_covers_every_protocol(tiny_run, tmp_path):
+    out = tmp_path / "maps.json"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "maps_report.py"), "--run", str(tiny_run), "--save",
+                    str(out)], capture_output=True, text=True, timeout=600, check=True)
+    r = json.loads(out.read_text())
+    assert list(r["rows"]) == ["paper protocol", "strict protocol", "FOV only, grid", "FOV only, whole picture",
+                               "tuned, proxy thresholds", "tuned, strict thresholds"]
+    assert r["rows"]["FOV only, grid"]["all_pixels_auroc"] == pytest.approx(r["rows"]["paper protocol"]["pixel_auroc"])
+    assert {x["setting"].split(",")[0] for x in r["artifacts"]["rows"]} >= {"grid", "overlap", "whole"}
+    assert r["agreement"]["summary"]["of"] == 12 and r["tuning"]["eval"]["fov"] == "inside"
