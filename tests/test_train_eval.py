@@ -471,3 +471,10 @@ def test_cli_lr_reaches_a_gans_optimisers(tiny_synth, tmp_path):
     assert json.loads((out / "config.json").read_text())["lr"] == 3e-5
     st = load_checkpoint(out / "checkpoints" / "last.pt")
     assert [o["param_groups"][0]["initial_lr"] for o in st["optimizers"]] == [3e-5, 3e-5]
+
+
+def test_the_shipped_map_config_resolves():
+    from tests.conftest import REPO
+
+    cfg = resolve_config("cpu", REPO / "configs" / "fill-fov.yaml")
+    assert cfg.preprocess.surround == "fill" and cfg.fov_loss and cfg.epochs == resolve_config("cpu").epochs
