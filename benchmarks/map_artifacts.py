@@ -65,8 +65,7 @@ def main() -> int:
     a = ap.parse_args()
     rd = RunDir(a.run)
     model, cfg = rd.load_model()
-    idx, _ = rd.dataset()
-    val = load_samples(idx.split("val") or idx.split("train"), cfg.preprocess, None, progress=False)
+    val = load_samples(rd.reference_normals("the artefact figures")[0], cfg.preprocess, None, progress=False)
     settings = {f"{t}, sigma {cfg.eval.smooth_sigma:g}": replace(cfg.eval, tiling=t, fov="inside")
                 for t in candidate_tilings(model.info.input_size)}
     if (rd / TUNING_FILE).exists():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import time
-import warnings
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -82,18 +81,25 @@ def calibrate_run(
     if hit is not None:
         return hit
     model, _ = rd.load_model(which)  # only on a cache miss
-    idx, _ = rd.dataset()
-    samples, source = idx.split("val"), "validation-normal"
-    if not samples:  # a folder dataset with 5 or fewer normals has no validation split
-        samples, source = idx.split("train"), "training-normal (no validation split; the model saw them)"
-        warnings.warn(f"{rd.root}: no validation images; strict thresholds come from the training normals, which "
-                      "the model saw: expect too many images and pixels called normal", stacklevel=2)
+    samples, is_val = rd.reference_normals("strict thresholds")
+    source = "validation-normal" if is_val else "training-normal (no validation split; the model saw them)"
     results = infer(model, load_samples(samples, cfg.preprocess, None, progress=False), cfg, ev, progress=progress)
     new = [{"key": {"checkpoint": which, **asdict(replace(ev, fov=mode))},
             **calibrate(results, replace(ev, fov=mode), source)} for mode in FOV_MODES]
     cache = [c for c in cache if c.get("key") not in [n["key"] for n in new]] + new
     rd.write_json("calibration.json", cache)
     return next(n for n in new if n["key"] == key)
+
+
+def decision_settings(run: str | Path, ev: EvalConfig | None = None, which: str = "best",
+                      tuned: bool = False) -> tuple[EvalConfig, dict[str, Any]]:
+    """The evaluation and the thresholds that decide normal or abnormal: what ``wdmt tune`` chose (``tuned``), or
+    ``ev`` (default: the run's own) with its strict calibration."""
+    if tuned:
+        ev, tuning = tuned_eval(run)
+        return ev, tuning["thresholds"]
+    ev = ev or RunDir(run).config().eval
+    return ev, calibrate_run(run, ev, which)
 
 
 def _test_samples(rd: RunDir, data: str | Path | None, format: str, split: str) -> tuple[DatasetIndex, list[Any]]:
@@ -292,12 +298,7 @@ def predict(
 
     rd = RunDir(run)
     model, cfg = rd.load_model(which)
-    if tuned:
-        ev, tuning = tuned_eval(rd.root)
-        cal = tuning["thresholds"]
-    else:
-        ev = ev or cfg.eval
-        cal = calibrate_run(rd.root, ev, which)
+    ev, cal = decision_settings(rd.root, ev, which, tuned)
     items = []
     for path in map(Path, images):
         rgb = read_image(path)

@@ -45,23 +45,18 @@ def export_onnx(run: str | Path, out: str | Path, which: str = "best", check: bo
         import onnx
     except ImportError as e:
         raise WdmtError(None, "ONNX export needs the onnx package: pip install 'wdmt[onnx]'") from e
-    from wdmt.api import calibrate_run
+    from wdmt.api import decision_settings
+    from wdmt.tune import tuned_eval
 
     run, out = Path(run), Path(out)
     model, cfg = RunDir(run).load_model(which)
     if not model.exportable:
         raise WdmtError(run, f"model {cfg.model} scores by optimisation at test time and cannot be exported to ONNX")
-    ev = cfg.eval
-    if tuned:
-        from wdmt.tune import tuned_eval
-
-        ev, tuning = tuned_eval(run)
-        cal = tuning["thresholds"]
-    if ev.score in ("model", "gatingano"):
+    ev = tuned_eval(run)[0] if tuned else cfg.eval
+    if ev.score in ("model", "gatingano"):  # refused before any calibration runs
         raise WdmtError(run, f"image score {ev.score!r} needs outputs the ONNX graph does not carry (it exports "
                         "the map and the reconstruction); use topk or max")
-    if not tuned:
-        cal = calibrate_run(run, ev, which)
+    ev, cal = decision_settings(run, ev, which, tuned)
     # the graph takes what the run's tiling feeds the model: tiles, or the whole picture (tiling resolved here, so
     # the deployment never needs to know the model)
     ev = replace(ev, tiling=resolve_tiling(ev.tiling, model.info.input_size))

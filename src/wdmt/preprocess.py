@@ -272,12 +272,17 @@ def unwhole(t, n: int):
 TILINGS = ("grid", "overlap", "whole")
 
 
+def takes_tiling(tiling: str, input_size: int | None) -> bool:
+    """Only a fully convolutional model (``input_size`` None) takes the whole picture in one pass."""
+    return tiling != "whole" or input_size is None
+
+
 def resolve_tiling(tiling: str, input_size: int | None) -> str:
     """``auto``: the whole picture in one pass where the model takes any size (``input_size`` None), overlapping
     blended tiles where it has a fixed input; other values as they are."""
     if tiling == "auto":
-        return "whole" if input_size is None else "overlap"
-    if tiling == "whole" and input_size is not None:
+        return "whole" if takes_tiling("whole", input_size) else "overlap"
+    if not takes_tiling(tiling, input_size):
         raise WdmtError(None, f"tiling 'whole' needs a fully convolutional model; this one takes {input_size} px "
                         "tiles (use overlap or auto)")
     return tiling

@@ -24,7 +24,7 @@ from wdmt.datasets import Sample
 from wdmt.io import read_image, read_mask
 from wdmt.pipeline import PreparedSample
 from wdmt.preprocess import Prepared, PreprocessConfig, fill_surround, prepare, to_channels
-from wdmt.synth import _Canvas, _Eye, _Lesions
+from wdmt.synth import Canvas, Eye, LesionPainter
 
 # Red lesions darken the retina by this share of the synthetic palette's depth: blood over real retina is dark red,
 # not black (a prior from the fundus literature, not fitted to any annotated test image).
@@ -45,7 +45,7 @@ class ProxySet:
         return [*self.normal, *self.lesioned]
 
 
-def locate_eye(rgb: np.ndarray, fov: np.ndarray) -> _Eye:
+def locate_eye(rgb: np.ndarray, fov: np.ndarray) -> Eye:
     """The eye's centre and radius from the FOV, the optic disc as the brightest smooth spot, the macula 2.5 disc
     diameters from it toward the centre."""
     size = rgb.shape[0]
@@ -61,15 +61,15 @@ def locate_eye(rgb: np.ndarray, fov: np.ndarray) -> _Eye:
     norm = max(np.hypot(ux, uy), 1e-6)
     step = min(2.5 * 2 * rd, 0.9 * norm + 2.5 * rd)
     mcx, mcy = dcx + ux / norm * step, dcy + uy / norm * step
-    return _Eye(size, size / 768.0, cx, cy, r, side, rd, float(dcx), float(dcy), float(mcx), float(mcy))
+    return Eye(size, size / 768.0, cx, cy, r, side, rd, float(dcx), float(dcy), float(mcx), float(mcy))
 
 
 def paint_lesions(rgb: np.ndarray, fov: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Synthetic lesions in a real (S x S, RGB uint8) photograph: the painted picture and the lesion mask (within the
     FOV)."""
-    canvas = _Canvas(rgb.astype(np.float32) / 255.0)
+    canvas = Canvas(rgb.astype(np.float32) / 255.0)
     bright = float(np.percentile(canvas.rgb[fov].max(axis=1), 99)) if fov.any() else 1.0
-    painter = _Lesions(canvas, rng, locate_eye(rgb, fov), bright=min(1.0, max(0.3, bright)), dark=DARK)
+    painter = LesionPainter(canvas, rng, locate_eye(rgb, fov), bright=min(1.0, max(0.3, bright)), dark=DARK)
     masks = painter.paint_all()
     union = np.zeros(fov.shape, bool)
     for m in masks.values():

@@ -17,6 +17,7 @@ A run directory holds
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ import torch
 
 from wdmt.atomic import atomic_path, read_csv, write_csv_atomic, write_json_atomic
 from wdmt.config import TrainConfig, from_dict, to_dict
-from wdmt.datasets import DatasetIndex, open_dataset
+from wdmt.datasets import DatasetIndex, Sample, open_dataset
 from wdmt.errors import WdmtError
 
 
@@ -196,6 +197,18 @@ class RunDir:
     def apply_splits(idx: DatasetIndex, info: dict[str, Any]) -> None:
         splits = info["splits"]
         idx.samples = [replace(s, split=splits.get(s.id, s.split)) for s in idx.samples]
+
+    def reference_normals(self, purpose: str) -> tuple[list[Sample], bool]:
+        """The normals that thresholds and tuning are chosen on, and whether they are the validation split. A folder
+        dataset with 5 or fewer normals has none: then the training normals, with a warning naming ``purpose``, since
+        the model saw them and what is chosen on them is optimistic."""
+        idx, _ = self.dataset()
+        val = idx.split("val")
+        if val:
+            return val, True
+        warnings.warn(f"{self.root}: no validation images; {purpose} come from the training normals, which the model "
+                      "saw: expect too many images and pixels called normal", stacklevel=3)
+        return idx.split("train"), False
 
     def same_data(self, data: str | Path) -> bool:
         """Whether ``data`` is the folder this run trained on."""

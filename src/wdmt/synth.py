@@ -59,7 +59,7 @@ def _smooth_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray
     return a / (np.abs(a).max() + 1e-6)
 
 
-class _Canvas:
+class Canvas:
     """Float RGB picture with alpha compositing of lesions into bounded windows (fast at 768 px)."""
 
     def __init__(self, rgb: np.ndarray) -> None:
@@ -130,7 +130,7 @@ def _grow_vessels(draw: ImageDraw.ImageDraw, rng: np.random.Generator, x: float,
 
 
 @dataclass
-class _Eye:
+class Eye:
     """Where things are in one synthetic photograph (pixels): the eye, the optic disc and the macula."""
 
     size: int
@@ -151,7 +151,7 @@ def render(size: int, rng: np.random.Generator, abnormal: bool) -> Fundus:
     s = size / 768.0  # all lengths below are tuned at 768 px
     cx, cy = size / 2 + rng.normal(0, 6 * s), size / 2 + rng.normal(0, 6 * s)
     R = size * rng.uniform(0.45, 0.53)  # above 0.5 the frame clips the disc top and bottom, as in IDRiD
-    eye = _Eye(size, s, cx, cy, R)
+    eye = Eye(size, s, cx, cy, R)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     dist = np.sqrt((xx - cx) ** 2 + (yy - cy) ** 2)
     fov = dist <= R
@@ -161,12 +161,12 @@ def render(size: int, rng: np.random.Generator, abnormal: bool) -> Fundus:
     _vessels(eye, rng, canvas)
     lesions: dict[str, np.ndarray] = {}
     if abnormal:
-        lesions = _Lesions(canvas, rng, eye).paint_all()
+        lesions = LesionPainter(canvas, rng, eye).paint_all()
     return Fundus(image=_camera(canvas.rgb * fov_alpha[..., None], rng, s), fov=fov,
                   lesions={k: m & fov for k, m in lesions.items() if (m & fov).any()})
 
 
-def _retina(eye: _Eye, rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray,
+def _retina(eye: Eye, rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray,
             dist: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """Per-image colour, vignetting, an illumination gradient, choroidal texture."""
     size, s, cx, cy, R = eye.size, eye.s, eye.cx, eye.cy, eye.R
@@ -183,8 +183,8 @@ def _retina(eye: _Eye, rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray,
     return rgb, base, bright
 
 
-def _disc_and_macula(eye: _Eye, rng: np.random.Generator, rgb: np.ndarray, base: np.ndarray, bright: float,
-                     xx: np.ndarray, yy: np.ndarray) -> _Canvas:
+def _disc_and_macula(eye: Eye, rng: np.random.Generator, rgb: np.ndarray, base: np.ndarray, bright: float,
+                     xx: np.ndarray, yy: np.ndarray) -> Canvas:
     """Optic disc left or right, the macula about 2.5 disc diameters temporal; fills in ``eye``'s positions."""
     s, R = eye.s, eye.R
     side = rng.choice((-1, 1))
@@ -195,7 +195,7 @@ def _disc_and_macula(eye: _Eye, rng: np.random.Generator, rgb: np.ndarray, base:
     dm = np.sqrt((xx - mcx) ** 2 + (yy - mcy) ** 2)
     rgb *= (1 - rng.uniform(0.25, 0.45) * np.exp(-(dm ** 2) / (2 * (1.1 * rd) ** 2)))[..., None]
     rgb *= (1 - 0.15 * np.exp(-(dm ** 2) / (2 * (0.25 * rd) ** 2)))[..., None]  # fovea
-    canvas = _Canvas(rgb)
+    canvas = Canvas(rgb)
     sl = canvas.window(dcx, dcy, 4.0 * rd)
     dx, dy = canvas.xx[sl] - dcx, canvas.yy[sl] - dcy
     halo = np.exp(-(dx ** 2 + dy ** 2) / (2 * (1.2 * rd) ** 2)).astype(np.float32) * 0.35
@@ -207,7 +207,7 @@ def _disc_and_macula(eye: _Eye, rng: np.random.Generator, rgb: np.ndarray, base:
     return canvas
 
 
-def _vessels(eye: _Eye, rng: np.random.Generator, canvas: _Canvas) -> None:
+def _vessels(eye: Eye, rng: np.random.Generator, canvas: Canvas) -> None:
     """Veins and arteries, drawn at 2x and box-filtered down for anti-aliased coverage."""
     size, s, R, side, ss = eye.size, eye.s, eye.R, eye.side, 2
 
@@ -250,12 +250,12 @@ def _camera(rgb: np.ndarray, rng: np.random.Generator, s: float) -> np.ndarray:
     return np.clip(arr, 0, 255).astype(np.uint8)
 
 
-class _Lesions:
+class LesionPainter:
     """Paints lesions of a drawn profile (diabetic, AMD or mixed) and keeps each kind's exact mask (opacity >= 0.5)."""
 
     OPACITY = {"SE": 0.7, "DR": 0.75, "SC": 0.8}
 
-    def __init__(self, canvas: _Canvas, rng: np.random.Generator, eye: _Eye, bright: float = 1.0,
+    def __init__(self, canvas: Canvas, rng: np.random.Generator, eye: Eye, bright: float = 1.0,
                  dark: float = 1.0) -> None:
         """``bright`` scales the colours of blended (bright) lesions to a real photograph's exposure, ``dark`` the
         depth of darkening (red) lesions; 1, 1: the synthetic photographs' own palette."""

@@ -10,7 +10,6 @@ and ``wdmt predict --tuned`` use it.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import numpy as np
 from wdmt import metrics as M
 from wdmt.config import EvalConfig
 from wdmt.evaluate import ImageResult, infer, pixel_metrics
+from wdmt.preprocess import TILINGS, takes_tiling
 from wdmt.proxy import proxy_set
 from wdmt.rundir import RunDir
 
@@ -32,17 +32,14 @@ TUNING_FILE = "tuning.json"
 
 
 def candidate_tilings(input_size: int | None) -> list[str]:
-    return ["grid", "overlap", "whole"] if input_size is None else ["grid", "overlap"]
+    return [t for t in TILINGS if takes_tiling(t, input_size)]
 
 
 def _proxy_images(rd: RunDir, cfg: Any, variants: int) -> tuple[Any, str]:
-    """The proxy set, from the validation normals, or from the training normals (with a warning) where a dataset
-    has none: a small folder dataset gets no validation split."""
-    idx, _ = rd.dataset()
-    normals, source = idx.split("val"), "validation normals"
-    if not normals:
-        normals, source = idx.split("train"), "training normals (no validation split; optimistic: the model saw them)"
-        warnings.warn(f"{rd.root}: no validation normals; tuning on the training normals", stacklevel=2)
+    """The proxy set, from the normals :meth:`RunDir.reference_normals` gives."""
+    normals, is_val = rd.reference_normals("the tuned choices")
+    source = ("validation normals" if is_val
+              else "training normals (no validation split; optimistic: the model saw them)")
     return proxy_set(normals, cfg.preprocess, variants=variants, seed=cfg.seed), source
 
 
