@@ -213,7 +213,8 @@ def resolve_config(preset: str = "cpu", file: str | Path | None = None, **overri
 
     What a user asks for (the file and the overrides) applies to every model; what a preset sets is a default that
     gives way to a model's own needs: model options the model does not have are dropped, and a model with a learning
-    rate of its own (``ModelInfo.lr``, the GANs) keeps it, with weight decay 0, unless lr or weight_decay are asked."""
+    rate of its own (``ModelInfo.lr``, the GANs) keeps it, with weight decay 0, unless lr or weight_decay are asked;
+    so do the settings a model needs (``ModelInfo.config_defaults``)."""
     if preset not in PRESETS:
         raise WdmtError(None, f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
     data = _merge(to_dict(TrainConfig()), PRESETS[preset])
@@ -230,7 +231,7 @@ def resolve_config(preset: str = "cpu", file: str | Path | None = None, **overri
     data = _merge(data, given)
     asked = _merge(asked, given)
     data["model_options"] = _applicable(data, PRESETS[preset].get("model_options", {}), asked.get("model_options"))
-    data.update(_model_rates(data.get("model", ""), asked))
+    data = _merge(data, _model_defaults(data.get("model", ""), asked))
     return from_dict(TrainConfig, data)
 
 
@@ -247,15 +248,26 @@ def _applicable(data: dict[str, Any], preset_opts: dict[str, Any], asked: Any) -
     return {k: v for k, v in data["model_options"].items() if k in fields or k in asked or k not in preset_opts}
 
 
-def _model_rates(model: str, asked: dict[str, Any]) -> dict[str, Any]:
-    """The learning rate and weight decay of a model that has its own (see :func:`resolve_config`)."""
+def _model_defaults(model: str, asked: dict[str, Any]) -> dict[str, Any]:
+    """What a model sets over a preset (see :func:`resolve_config`): its own learning rate with weight decay 0 (the
+    GANs), and its ``ModelInfo.config_defaults`` (a memory-bank model's one epoch over whole RGB pictures), each key
+    only where the user asked for nothing."""
     from wdmt.models import MODELS
 
     entry = MODELS.get(model)
-    if entry is None or entry.info.lr is None:
+    if entry is None:
         return {}
-    own = {"lr": entry.info.lr, "weight_decay": 0.0}
-    return {k: v for k, v in own.items() if k not in asked}
+    own: dict[str, Any] = dict(entry.info.config_defaults)
+    if entry.info.lr is not None:
+        own.update(lr=entry.info.lr, weight_decay=0.0)
+    out: dict[str, Any] = {}
+    for k, v in own.items():
+        if isinstance(v, dict):
+            mine = asked.get(k) if isinstance(asked.get(k), dict) else {}
+            out[k] = {kk: vv for kk, vv in v.items() if kk not in mine}
+        elif k not in asked:
+            out[k] = v
+    return out
 
 
 def literal_choices(cls: type, name: str) -> list[str]:

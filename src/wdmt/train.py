@@ -272,6 +272,7 @@ class Trainer:
                     **{k: f"{v:.3f}" for k, v in st.model.train_state().items()},
                 )
         bar.close()
+        st.model.on_epoch_end(epoch + 1, cfg.epochs)  # inside the timed span: a bank's coreset is training time
         return {k: v / counts[k] for k, v in sums.items()}, time.perf_counter() - t0
 
     def _step(self, st: FitState, idx: torch.Tensor, epoch: int, i: int) -> dict[str, float]:
@@ -323,7 +324,7 @@ class Trainer:
             "epoch": st.epoch,
             **logs,
             **st.model.train_state(),
-            "lr": st.schedulers[0].get_last_lr()[0],
+            "lr": st.schedulers[0].get_last_lr()[0] if st.schedulers else 0.0,
             "val_error": val_err,
             "best": int(improved),
             "seconds": round(seconds, 2),

