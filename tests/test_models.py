@@ -40,7 +40,9 @@ def test_forward_backward_every_parameter_learns(name):
     assert torch.isfinite(loss) and logs
     loss.backward()
     for pname, p in model.named_parameters():
-        assert p.grad is not None and p.grad.abs().sum() > 0, f"{name}: {pname} got no gradient"
+        if p.requires_grad:  # a frozen ImageNet encoder (synth-seg) is not trained, by design
+            assert p.grad is not None and p.grad.abs().sum() > 0, f"{name}: {pname} got no gradient"
+    assert any(p.requires_grad for p in model.parameters())
 
 
 @pytest.mark.parametrize("name", TRAINED)
@@ -172,10 +174,12 @@ def test_models_cli_lists_every_model(capsys):
         "proxyano",
         "patchcore",
         "padim",
+        "synth-seg",
+        "wdmt-synth",
     }
     assert set(MODELS) == expected
     assert {r["name"] for r in rows if r["adversarial"]} == {"anogan", "f-anogan", "ganomaly", "sparse-gan"}
-    assert {r["name"] for r in rows if r["needs_hog"]} == {"ae-hog", "unet-hog", "wdmt"}
+    assert {r["name"] for r in rows if r["needs_hog"]} == {"ae-hog", "unet-hog", "wdmt", "wdmt-synth"}
 
 
 @pytest.mark.parametrize("name", ["ganomaly", "anogan", "sparse-gan"])

@@ -244,7 +244,7 @@ def _cmd_demo(a: argparse.Namespace) -> int:
 
 
 # wdmt.benchmark.SUITES plus "all", spelled out so that parsing imports no torch (tests/test_cli.py keeps them in step).
-BENCHMARK_SUITES = ("ablation", "decay", "sota", "all")
+BENCHMARK_SUITES = ("ablation", "decay", "sota", "beyond", "all")
 
 
 def _parents() -> dict[str, argparse.ArgumentParser]:

@@ -73,6 +73,9 @@ class TrainConfig:
         channels_last: NHWC memory format (faster convolutions on CPU and GPU).
         fov_loss: count only pixels inside the field of view in the reconstruction losses (the paper: every pixel,
             the black surround included).
+        synth_lesions: paste synthetic lesions into half the training tiles (:mod:`wdmt.lesion_synth`): the
+            batch then carries their masks, and the reconstruction target is the tile without them (a
+            reconstruction model learns to remove lesions; a segmentation model learns to find them).
         keep_epochs: also keep the weights of every k-th epoch (and the last) as ``checkpoints/epoch-NNN.pt``;
             0 keeps none. Training is unchanged. Only the paper's epoch choice (``wdmt test --checkpoint paper``)
             needs them: it scores every kept epoch on the test set.
@@ -96,6 +99,7 @@ class TrainConfig:
     cpu_bf16: bool = False
     channels_last: bool = True
     fov_loss: bool = False
+    synth_lesions: bool = False
     keep_epochs: int = 0
     eval: EvalConfig = field(default_factory=EvalConfig)
 

@@ -26,6 +26,7 @@ from wdmt.datasets import DatasetIndex
 from wdmt.distributed import DistInfo, LossModule, average_gradients_with_hooks, barrier
 from wdmt.errors import WdmtError
 from wdmt.hog import HogCache, default_cache_dir
+from wdmt.lesion_synth import paste_lesions
 from wdmt.models import AnomalyModel, Batch, build_from_config
 from wdmt.pipeline import PreparedSample, load_samples
 from wdmt.preprocess import tile
@@ -68,14 +69,18 @@ class TileSet:
 
 def make_batch(tiles: TileSet, idx: torch.Tensor, cfg: TrainConfig, gen: torch.Generator, device: torch.device,
                n_cells: int, channels_last: bool) -> Batch:
-    """Gather, flip (image and HOG together), blur the input, move to the device."""
+    """Gather, flip (image, HOG and FOV together), paste synthetic lesions where asked, blur the input, move to the
+    device."""
     img = tiles.images[idx].float().div_(255.0)
     hog = tiles.hog[idx].float().div_(255.0) if tiles.hog is not None else None
-    fov = tiles.fov[idx].float() if cfg.fov_loss and tiles.fov is not None else None
+    fov = tiles.fov[idx].float() if tiles.fov is not None else None
     img, hog, fov = paired_flips([img, hog, fov], gen)  # one draw per sample, however many tensors: same RNG stream
+    clean, lesion = img, None
+    if cfg.synth_lesions:
+        img, lesion = paste_lesions(img, fov, gen)
     lo, hi = cfg.blur_sigma
     blurred = random_blur(img, gen, (lo, hi), cfg.blur_kernel) if hi > 0 else img
-    target = blurred if cfg.recon_target == "augmented" else img
+    target = clean if cfg.synth_lesions or cfg.recon_target == "clean" else blurred
     hog_index = torch.randint(0, max(1, n_cells), (len(idx),), generator=gen)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
 
@@ -83,7 +88,7 @@ def make_batch(tiles: TileSet, idx: torch.Tensor, cfg: TrainConfig, gen: torch.G
         return None if t is None else t.to(device, non_blocking=True).contiguous(memory_format=fmt)
 
     return Batch(image=move(blurred), target=move(target), hog=move(hog), hog_index=hog_index.to(device),
-                 fov=move(fov))
+                 fov=move(fov) if cfg.fov_loss else None, lesion=move(lesion))
 
 
 @torch.no_grad()

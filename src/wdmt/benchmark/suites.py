@@ -14,9 +14,11 @@ TABLE1 = ["ae", "unet", "wdmt-nohog", "ae-hog", "unet-hog", "wdmt"]
 # The paper's Table 3, plus ae-baur (the dense autoencoder of the literature) beside the U-Net-shaped "ae".
 TABLE3 = ["ae", "ae-baur", "memae", "bionet", "attn-unet", "anogan", "f-anogan", "ganomaly", "sparse-gan", "proxyano",
           "wdmt"]
+# Not in the paper (issue 15): the feature-embedding family beside WDMT-Net, same data, split, preset and metrics.
+BEYOND = ["patchcore", "padim", "wdmt"]
 DELTAS = (0.005, 0.01, 0.025, 0.05, 0.1)
 PAPER_EPOCHS = 200
-SUITES = ("ablation", "decay", "sota")
+SUITES = ("ablation", "decay", "sota", "beyond")
 
 
 @dataclass(frozen=True)
@@ -97,11 +99,13 @@ def decay_settings(epochs: int) -> list[Setting]:
 
 def suite_settings(suite: str, models: list[str] | None = None, *, preset: str = "cpu",
                    epochs: int | None = None) -> dict[str, list[Setting]]:
-    """{suite: rows} for ``ablation`` (Table 1), ``decay`` (Table 2), ``sota`` (Table 3) or ``all``."""
+    """{suite: rows} for ``ablation`` (Table 1), ``decay`` (Table 2), ``sota`` (Table 3), ``beyond`` (methods the
+    paper did not compare, with WDMT-Net as the reference) or ``all``."""
     n_epochs = epochs or resolve_config(preset, model="wdmt").epochs
     known = {"ablation": [Setting(m) for m in TABLE1],
              "decay": decay_settings(n_epochs),
-             "sota": [Setting(m) for m in TABLE3]}
+             "sota": [Setting(m) for m in TABLE3],
+             "beyond": [Setting(m) for m in BEYOND]}
     if suite != "all" and suite not in known:
         raise WdmtError(None, f"unknown suite {suite!r}: use {', '.join(SUITES)} or all")
     chosen = known if suite == "all" else {suite: known[suite]}

@@ -89,6 +89,7 @@ from wdmt.models.padim import PaDiM, PaDiMConfig  # noqa: E402
 from wdmt.models.patchcore import PatchCore, PatchCoreConfig  # noqa: E402
 from wdmt.models.proxyano import ProxyAno, ProxyAnoConfig  # noqa: E402
 from wdmt.models.sparse_gan import SparseGAN, SparseGANConfig  # noqa: E402
+from wdmt.models.synth_seg import SynthSeg, SynthSegConfig  # noqa: E402
 
 register_model(
     ModelInfo(
@@ -228,6 +229,33 @@ register_model(
     ),
     PaDiMConfig,
     PaDiM,
+)
+# Beyond the paper (issue 15): trained on normal photographs with synthetic lesions pasted in (wdmt.lesion_synth).
+register_model(
+    ModelInfo(
+        "synth-seg",
+        "DRAEM-style (Zavrtanik et al., ICCV 2021): its discriminative half, ImageNet encoder; not in the paper",
+        None,
+        config_defaults={"synth_lesions": True, "blur_sigma": [0.0, 0.0], "preprocess": {"channels": "rgb"}},
+        description="lesion segmenter (frozen ImageNet EfficientNet-Lite0, U-Net decoder) trained on pasted lesions",
+        own_score="the maximum of the lesion probability averaged over 21 x 21 px (DRAEM's score)",
+    ),
+    SynthSegConfig,
+    SynthSeg,
+)
+register_model(
+    ModelInfo(
+        "wdmt-synth",
+        "WDMT-Net trained to remove pasted lesions (issue 15's cheap variant); not in the paper",
+        None,
+        needs_hog=True,
+        config_defaults={"synth_lesions": True},
+        description="WDMT-Net whose input has synthetic lesions pasted in and whose target is the tile without them",
+    ),
+    WDMTConfig,
+    WDMTNet,
+    skip="decay",
+    hog="multi",
 )
 
 __all__ = [

@@ -52,7 +52,8 @@ class Batch:
     ``image`` is the (augmented) network input, ``target`` what it should reconstruct, ``hog`` the HOG pictures
     (B, cells, H, W) in [0, 1] or None, ``hog_index`` the cell size drawn per sample for the official single-channel
     HOG head, ``fov`` the field of view (B, 1, H, W) in {0, 1} when the loss counts FOV pixels only
-    (``TrainConfig.fov_loss``), else None.
+    (``TrainConfig.fov_loss``), else None; ``lesion`` the mask (B, 1, H, W) of the lesions pasted into ``image``
+    (``TrainConfig.synth_lesions``; ``target`` is then the tile without them), else None.
     """
 
     image: torch.Tensor
@@ -60,6 +61,7 @@ class Batch:
     hog: torch.Tensor | None = None
     hog_index: torch.Tensor | None = None
     fov: torch.Tensor | None = None
+    lesion: torch.Tensor | None = None
 
 
 @dataclass
