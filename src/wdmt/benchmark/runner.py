@@ -19,6 +19,8 @@ EVALUATIONS: dict[str, tuple[str, dict[str, Any], str]] = {
     "eval-test": ("paper", {}, "best"),
     "eval-test-strict": ("strict", {}, "best"),
     "eval-test-overlap": ("paper", {"tiling": "overlap"}, "best"),  # the seam-free tiling beside the paper's grid
+    # the honest protocol (issue 14): pixels inside the field of view only, image scores from them, strict thresholds
+    "eval-test-inside": ("strict", {"fov": "inside"}, "best"),
 }
 PAPER_CHOICE = (
     "eval-test-paper"  # the official epoch choice, for runs that kept their epochs: beside ours, never instead
@@ -50,6 +52,10 @@ class RunResult:
     image_auc_own: float | None = None  # the model's own image score (ModelOutput.score), highest tile
     image_acc_own_strict: float | None = None
     error_contrast: float | None = None
+    ap_fov_inside: float | None = None  # eval-test-inside: FOV pixels only, strict thresholds
+    dice_strict_fov_inside: float | None = None
+    image_auc_fov_inside: float | None = None
+    image_acc_strict_fov_inside: float | None = None
     auc_overlap: float | None = None
     auc_overlap_fov_zero: float | None = None
     train_min: float | None = None
@@ -130,10 +136,16 @@ def run_one(
     return read_result(rd, s, seed)
 
 
+def _metrics_if_any(rd: RunDir, folder: str) -> dict[str, Any]:
+    """An evaluation's metrics, or {} for runs evaluated before it existed."""
+    return rd.read_json(f"{folder}/metrics.json") if (rd / folder / "metrics.json").exists() else {}
+
+
 def read_result(rd: RunDir, s: Setting, seed: int) -> RunResult:
     """A finished run's result, from its evaluations' metrics.json and its log."""
-    paper, strict, overlap = (rd.read_json(f"{d}/metrics.json") for d in EVALUATIONS)
-    chosen = rd.read_json(f"{PAPER_CHOICE}/metrics.json") if (rd / PAPER_CHOICE / "metrics.json").exists() else {}
+    paper, strict, overlap = (rd.read_json(f"{d}/metrics.json") for d in list(EVALUATIONS)[:3])
+    inside, chosen = _metrics_if_any(rd, "eval-test-inside"), _metrics_if_any(rd, PAPER_CHOICE)
+    ip, ii = inside.get("pixel", {}), inside.get("image", {})
     pp, sp, si = paper["pixel"], strict["pixel"], strict["image"]
     lo, hi = pp.get("auroc_ci95") or (None, None)
     by_fov, overlap_fov = paper.get("pixel_auroc_by_fov", {}), overlap.get("pixel_auroc_by_fov", {})
@@ -159,6 +171,10 @@ def read_result(rd: RunDir, s: Setting, seed: int) -> RunResult:
         image_auc_own=strict.get("image_own", {}).get("auroc"),
         image_acc_own_strict=strict.get("image_own", {}).get("balanced_accuracy"),
         error_contrast=pp.get("error", {}).get("contrast"),
+        ap_fov_inside=ip.get("ap"),
+        dice_strict_fov_inside=ip.get("f1"),
+        image_auc_fov_inside=ii.get("auroc"),
+        image_acc_strict_fov_inside=ii.get("balanced_accuracy"),
         auc_overlap=overlap["pixel"].get("auroc"),
         auc_overlap_fov_zero=overlap_fov.get("zero"),
         train_min=round(training_minutes(rd.log()), 2),

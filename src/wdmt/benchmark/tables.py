@@ -47,6 +47,19 @@ COLUMNS: dict[str, tuple[str, Cell]] = {
     "Dice": ("the lesion class's F1 at the paper's threshold", _mean("dice")),
     "AUC, FOV zeroed": ("AUC with the map set to 0 outside the field of view", _mean("auc_fov_zero")),
     "AUC, FOV only": ("AUC over pixels inside the field of view only", _mean("auc_fov_inside")),
+    "AP, FOV only": ("pixel average precision over pixels inside the field of view only", _mean("ap_fov_inside")),
+    "strict Dice, FOV only": (
+        "Dice inside the field of view at the strict threshold, a quantile of validation-normal FOV pixels",
+        _mean("dice_strict_fov_inside"),
+    ),
+    "image AUC, FOV only": (
+        "image-level AUROC of the map-based score computed inside the field of view",
+        _mean("image_auc_fov_inside"),
+    ),
+    "image strict ACC, FOV only": (
+        "balanced image accuracy of that score at its strict threshold (a quantile of the validation normals')",
+        _mean("image_acc_strict_fov_inside"),
+    ),
     "AUC, overlapping tiles": (
         "AUC with eval.tiling=overlap: half-tile strides, blended, no seams (not the paper's protocol)",
         _mean("auc_overlap"),
