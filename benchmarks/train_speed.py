@@ -2,7 +2,8 @@
 
     python benchmarks/train_speed.py            # prints a Markdown table; --json for one object
 
-Median of 5 timed steps after 2 warm-up steps, batch 8, 1 grey channel, HOG head on (3 cells), Adam.
+Median of 5 timed steps after 2 warm-up steps, batch 8, 1 grey channel, HOG head on (3 cells), Adam; each geometry
+in float32 and under bfloat16 autocast (``--cpu-bf16``), side by side, with the CPU named.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import statistics
 import time
 
 import torch
+from feature_speed import cpu_name
 
 from wdmt.models import Batch, create_model
 
 
-def tiles_per_second(width: int, tile: int, channels_last: bool, batch: int = 8, steps: int = 5) -> float:
+def tiles_per_second(width: int, tile: int, channels_last: bool, batch: int = 8, steps: int = 5,
+                     bf16: bool = False) -> float:
     torch.manual_seed(0)
     model = create_model("wdmt", width=width)
     model.alpha.fill_(0.5)
@@ -30,7 +33,8 @@ def tiles_per_second(width: int, tile: int, channels_last: bool, batch: int = 8,
     for i in range(steps + 2):
         t = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        loss, _ = model.loss(b)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss, _ = model.loss(b)
         loss.backward()
         opt.step()
         if i >= 2:
@@ -43,23 +47,20 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     rows = []
-    for width, tile in ((16, 128), (16, 256), (32, 256), (64, 256)):
+    for width, tile in ((16, 128), (16, 256), (24, 256), (32, 256), (64, 256)):
         for cl in (False, True):
-            rows.append(
-                {
-                    "width": width,
-                    "tile": tile,
-                    "channels_last": cl,
-                    "tiles_per_s": round(tiles_per_second(width, tile, cl), 2),
-                }
-            )
+            fp32, bf16 = (round(tiles_per_second(width, tile, cl, bf16=b), 2) for b in (False, True))
+            rows.append({"width": width, "tile": tile, "channels_last": cl, "tiles_per_s": fp32,
+                         "tiles_per_s_bf16": bf16, "bf16_speedup": round(bf16 / fp32, 2)})
+    head = {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__}
     if a.json:
-        print(json.dumps({"threads": torch.get_num_threads(), "rows": rows}))
+        print(json.dumps({**head, "rows": rows}))
         return
-    print(f"threads: {torch.get_num_threads()}, torch {torch.__version__}")
-    print("| width | tile | channels_last | tiles/s |\n|---|---|---|---|")
+    print(f"{head['cpu']}, threads: {head['threads']}, torch {head['torch']}")
+    print("| width | tile | channels_last | tiles/s fp32 | tiles/s bf16 | bf16 / fp32 |\n|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['width']} | {r['tile']} | {r['channels_last']} | {r['tiles_per_s']} |")
+        print(f"| {r['width']} | {r['tile']} | {r['channels_last']} | {r['tiles_per_s']} | {r['tiles_per_s_bf16']} | "
+              f"{r['bf16_speedup']} |")
 
 
 if __name__ == "__main__":
