@@ -136,8 +136,14 @@ def _cmd_test(a: argparse.Namespace) -> int:
 
 
 def _cmd_predict(a: argparse.Namespace) -> int:
-    if (a.run is None) == (a.onnx is None):
-        raise WdmtError(None, "predict: give either --run RUN or --onnx FILE")
+    if a.run is not None and a.onnx is not None:
+        raise WdmtError(None, "predict: give either --run RUN or --onnx FILE, not both")
+    if a.run is None and a.onnx is None:
+        from wdmt.shipped import card, shipped_run
+
+        a.run, c = shipped_run(), card()
+        print(f"wdmt: no --run given: using the shipped model {c['name']} ({c['model']}, trained on normal IDRiD and "
+              f"HRF photographs; its card: {a.run / 'MODEL_CARD.md'})", file=sys.stderr)
     if a.onnx is not None:
         from wdmt.deploy import predict_onnx  # no torch on this path
 
@@ -348,11 +354,12 @@ def _add_test(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
 def _add_use_verbs(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
     from wdmt.config import EvalConfig, literal_choices
 
-    pr = sub.add_parser("predict", parents=[par["quiet"]], help="score fundus photographs with a trained run")
-    pr.add_argument("--run", help="run directory (torch)")
+    pr = sub.add_parser("predict", parents=[par["quiet"]],
+                        help="score fundus photographs (the shipped model, a trained run or an ONNX file)")
+    pr.add_argument("--run", help="run directory (torch; default: the model shipped with wdmt)")
     pr.add_argument("--onnx", help="exported model (no torch needed)")
     pr.add_argument("images", nargs="+")
-    pr.add_argument("--out", required=True)
+    pr.add_argument("--out", default="wdmt-predictions", help="output folder (default: wdmt-predictions)")
     pr.add_argument("--checkpoint", default="best", choices=["best", "last"])
     pr.add_argument(
         "--precision",

@@ -35,9 +35,34 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
         torch.save(state, tmp)
 
 
+def save_weights(path: Path, state: dict[str, Any]) -> None:
+    """The weights of a checkpoint as safetensors (no pickle at all: what ships inside the package), its scalar
+    metadata (epoch, model name) in the file's header."""
+    from safetensors.torch import save_file
+
+    meta = {k: json.dumps(v) for k, v in state.items() if k != "model"}
+    with atomic_path(path) as tmp:
+        save_file({k: v.contiguous() for k, v in state["model"].items()}, str(tmp), metadata=meta)
+
+
+def load_weights(path: Path) -> dict[str, Any]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            state = {"model": {k: f.get_tensor(k) for k in f.keys()}}  # noqa: SIM118 - safe_open has no items()
+            state.update({k: json.loads(v) for k, v in (f.metadata() or {}).items()})
+    except Exception as e:  # noqa: BLE001 - a truncated or foreign file is the same one-line error
+        raise WdmtError(path, f"not a readable safetensors file ({type(e).__name__})") from e
+    return state
+
+
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Load a checkpoint we wrote; pickled objects of any other kind are refused (weights_only)."""
+    """Load a checkpoint we wrote; pickled objects of any other kind are refused (weights_only). Where only
+    ``<name>.safetensors`` exists (a shipped model), its weights."""
     path = Path(path)
+    if not path.is_file() and path.with_suffix(".safetensors").is_file():
+        return load_weights(path.with_suffix(".safetensors"))
     if not path.is_file():
         raise WdmtError(path, "checkpoint not found")
     try:
@@ -178,8 +203,8 @@ class RunDir:
 
         cfg = self.config()
         st = self.load(which)
-        model = build_from_config(cfg)
-        model.load_state_dict(st["model"])
+        model = build_from_config(cfg, for_loading=True)
+        model.load_state_dict(st["model"])  # strict: the backbone too comes from the checkpoint
         model.eval()
         if fold:
             model.fold_for_inference()

@@ -54,10 +54,14 @@ def create_model(name: str, **overrides: Any) -> AnomalyModel:
     return model
 
 
-def build_from_config(cfg: Any) -> AnomalyModel:
-    """The model a :class:`~wdmt.config.TrainConfig` describes (its input channels from the preprocessing)."""
+def build_from_config(cfg: Any, for_loading: bool = False) -> AnomalyModel:
+    """The model a :class:`~wdmt.config.TrainConfig` describes (its input channels from the preprocessing).
+    ``for_loading``: its weights are about to be loaded from a checkpoint, so a pretrained backbone is not read from
+    the ``wdmt[features]`` extra (a run or the shipped model then scores without it)."""
     opts = dict(cfg.model_options)
     opts.setdefault("in_channels", cfg.preprocess.in_channels)
+    if for_loading and "pretrained" in MODELS[cfg.model].config_cls.__dataclass_fields__:
+        opts["pretrained"] = False
     return create_model(cfg.model, **opts)
 
 

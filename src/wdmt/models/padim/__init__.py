@@ -19,6 +19,7 @@ There is no reconstruction: ``ModelOutput.recon`` is the input itself.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -47,7 +48,9 @@ class PaDiM(FeatureModel):
         self.register_buffer("channels", torch.randperm(self.feature_dim, generator=g)[:d].sort().values)
         cells = cfg.grid * cfg.grid
         self.register_buffer("mean", torch.zeros(cells, d))
-        self.register_buffer("precision", torch.zeros(cells, d, d))
+        # the inverse covariances, symmetric: only their upper triangles are kept (half the run's size)
+        self.register_buffer("precision_triu", torch.zeros(cells, d * (d + 1) // 2))
+        self.register_buffer("_precision", torch.zeros(cells, d, d), persistent=False)  # unpacked, for the maps
         self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
         self._sums: list[torch.Tensor] | None = None
 
@@ -78,11 +81,30 @@ class PaDiM(FeatureModel):
         cov = (s2 - cnt[..., None] * mean[:, :, None] * mean[:, None, :]) / (cnt[..., None] - 1).clamp_min(1)
         cov = cov + self.cfg.reg * torch.eye(cov.shape[-1], dtype=cov.dtype)
         self.mean.copy_(mean.float())
-        self.precision.copy_(torch.linalg.inv(cov).float())
+        rows, cols = torch.triu_indices(cov.shape[-1], cov.shape[-1])
+        self.precision_triu.copy_(torch.linalg.inv(cov)[:, rows, cols].float())
+        self._precision = self.precision()
         self.fitted.fill_(True)
 
     def train_state(self) -> dict[str, float]:
         return {"fitted": float(self.fitted)}
+
+    def precision(self) -> torch.Tensor:
+        """(cells, d, d) inverse covariances from their stored upper triangles."""
+        d = self.mean.shape[1]
+        rows, cols = torch.triu_indices(d, d, device=self.precision_triu.device)
+        full = self.precision_triu.new_zeros(self.precision_triu.shape[0], d, d)
+        full[:, rows, cols] = self.precision_triu
+        full[:, cols, rows] = self.precision_triu
+        return full
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
+        full = state_dict.pop(prefix + "precision", None)  # runs saved before the triangles: convert
+        if full is not None:
+            rows, cols = torch.triu_indices(full.shape[-1], full.shape[-1])
+            state_dict[prefix + "precision_triu"] = full[:, rows, cols]
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self._precision = self.precision()
 
     def distances(self, feats: torch.Tensor) -> torch.Tensor:
         if not bool(self.fitted):
@@ -91,5 +113,5 @@ class PaDiM(FeatureModel):
         b, d, h, w = f.shape
         idx = cell_index(h, w, self.cfg.grid).to(f.device)
         diff = f.permute(2, 3, 0, 1).reshape(h * w, b, d) - self.mean[idx][:, None]  # (positions, B, d)
-        m = torch.einsum("pbi,pij,pbj->pb", diff, self.precision[idx], diff).clamp_min(0).sqrt()
+        m = torch.einsum("pbi,pij,pbj->pb", diff, self._precision[idx], diff).clamp_min(0).sqrt()
         return m.t().reshape(b, 1, h, w)

