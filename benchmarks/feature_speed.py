@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -24,21 +23,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from throughput import _median_time as median_time  # noqa: E402
-from throughput import matmul_gflops  # noqa: E402
+from throughput import (
+    cpu_name,  # noqa: E402
+    matmul_gflops,  # noqa: E402
+)
 
 from wdmt.evaluate import infer  # noqa: E402
 from wdmt.pipeline import load_samples  # noqa: E402
 from wdmt.rundir import RunDir  # noqa: E402
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def measure(run: Path, repeats: int) -> dict:

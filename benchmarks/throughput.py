@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import platform
 import statistics
 import sys
 import tempfile
@@ -147,6 +148,89 @@ def inference_gflop_per_image(width: int) -> float:
     return fc.get_total_flops() / 1e9
 
 
+def backend_images_s(width: int, repeats: int) -> dict:
+    """Full 768 x 768 photographs/s of the same trained-shape WDMT-Net (skips closed, batch norm folded) through each
+    runtime, side by side: torch (``wdmt.evaluate.infer``), and the exported ONNX graph under onnxruntime and
+    OpenVINO (``wdmt.deploy``: same preprocessing, tiling and stitching), float32 and bfloat16 where the runtime
+    offers it. Backends that are not installed are reported as None."""
+    from wdmt.config import TrainConfig
+    from wdmt.deploy import OnnxDetector
+    from wdmt.export import OPSET, _Maps
+    from wdmt.synth import render
+
+    torch.manual_seed(0)
+    m = create_model("wdmt", width=width).eval()
+    m.alpha.fill_(0.0)
+    m.fold_for_inference()
+    rgb = render(768, np.random.default_rng(0), abnormal=True).image
+    out = {"torch": inference_images_s(width, repeats),
+           "torch_bf16": inference_images_s(width, repeats, precision="bf16")}
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "m.onnx"
+        torch.onnx.export(_Maps(m), (torch.rand(1, 1, 256, 256),), str(path), input_names=["tiles"],
+                          output_names=["anomaly_map", "recon"], opset_version=OPSET, dynamo=False,
+                          dynamic_axes={"tiles": {0: "batch"}, "anomaly_map": {0: "batch"}, "recon": {0: "batch"}})
+        _add_metadata(path, TrainConfig())
+        for backend, hint in (("onnxruntime", None), ("openvino", None), ("openvino_bf16", "bf16")):
+            try:
+                det = OnnxDetector.load(path, backend.split("_")[0])
+            except Exception:  # noqa: BLE001 - not installed here
+                out[backend] = None
+                continue
+            if hint:
+                det.session = _openvino_bf16(path)
+            out[backend] = 2 / _median_time(lambda det=det: [det.anomaly_map(rgb) for _ in range(2)], repeats)
+    return out
+
+
+def _add_metadata(path: Path, cfg) -> None:
+    """The metadata ``wdmt.deploy`` reads, as ``wdmt export`` writes it (thresholds unused here)."""
+    from dataclasses import asdict
+
+    import onnx
+
+    model = onnx.load(str(path))
+    meta = {"preprocess": asdict(cfg.preprocess), "eval": asdict(cfg.eval),
+            "thresholds": {"pixel_threshold": 1.0, "image_threshold": 1.0}}
+    model.metadata_props.add(key="wdmt", value=json.dumps(meta))
+    onnx.save(model, str(path))
+
+
+def _openvino_bf16(path: Path):
+    import openvino as ov
+
+    from wdmt.deploy import _OpenVinoSession
+
+    core = ov.Core()
+    return _OpenVinoSession(core.compile_model(core.read_model(str(path)), "CPU", {"INFERENCE_PRECISION_HINT": "bf16"}))
+
+
+def cpu_name() -> str:
+    """The CPU's model name, to print beside every speed."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def print_backends(res: dict) -> None:
+    gflop = res["cpu_gflop_per_image"]
+    print(f"{res['cpu']}, {res['threads']} threads: matmul ceiling {res['matmul_gflops']:.0f} GFLOP/s fp32, "
+          f"{res['matmul_bf16_gflops']:.0f} bf16; cpu preset, {gflop:.1f} GFLOP per 768 px photograph")
+    print("| backend | photographs/s | share of the fp32 matmul ceiling | bf16 photographs/s | "
+          "share of the bf16 ceiling |")
+    print("|---|---|---|---|---|")
+    b = res["backends"]
+    for name, bf in (("torch", "torch_bf16"), ("onnxruntime", None), ("openvino", "openvino_bf16")):
+        v, w = b.get(name), b.get(bf) if bf else None
+        cells = [f"{v:.2f}" if v else "-", f"{100 * v * gflop / res['matmul_gflops']:.0f} %" if v else "-",
+                 f"{w:.2f}" if w else "-", f"{100 * w * gflop / res['matmul_bf16_gflops']:.0f} %" if w else "-"]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
 def hog_times(n: int = 45) -> dict:
     from PIL import Image
 
@@ -194,8 +278,20 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--quick", action="store_true", help="fewer repeats, HOG on 4 images (for a smoke test)")
     ap.add_argument("--save", help="also write the JSON object to this file")
+    ap.add_argument("--backends-only", action="store_true",
+                    help="only the inference backends side by side (torch, onnxruntime, OpenVINO)")
     a = ap.parse_args()
     rep = 2 if a.quick else 3
+    if a.backends_only:
+        res = {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+               "matmul_gflops": matmul_gflops(), "matmul_bf16_gflops": matmul_gflops(dtype=torch.bfloat16),
+               "cpu_gflop_per_image": inference_gflop_per_image(16), "backends": backend_images_s(16, rep)}
+        if a.save:
+            Path(a.save).write_text(json.dumps(res, indent=1) + "\n")
+        print(json.dumps(res) if a.json else "", end="\n" if a.json else "")
+        if not a.json:
+            print_backends(res)
+        return
     res: dict = {
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,

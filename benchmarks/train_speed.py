@@ -14,7 +14,7 @@ import statistics
 import time
 
 import torch
-from feature_speed import cpu_name
+from throughput import cpu_name
 
 from wdmt.models import Batch, create_model
 

@@ -333,6 +333,24 @@ def test_onnx_export_parity_and_torch_free_predict(run, tiny_synth, tmp_path):
     assert onnx_row["decision"] == torch_row["decision"]
 
 
+def test_openvino_backend_gives_the_onnxruntime_numbers(run, tiny_synth, tmp_path):
+    pytest.importorskip("openvino")
+    pytest.importorskip("onnxruntime")
+    from wdmt.cli import BACKENDS as CLI_BACKENDS
+    from wdmt.deploy import BACKENDS, predict_onnx
+    from wdmt.export import export_onnx
+
+    assert tuple(CLI_BACKENDS) == BACKENDS
+    export_onnx(run, tmp_path / "m.onnx")
+    imgs = sorted((tiny_synth / "abnormal").glob("*.jpg"))[:2]
+    ort_rows = predict_onnx(tmp_path / "m.onnx", imgs, tmp_path / "ort")
+    ov_rows = predict_onnx(tmp_path / "m.onnx", imgs, tmp_path / "ov", backend="openvino")
+    for a, b in zip(ort_rows, ov_rows, strict=True):
+        assert b["score"] == pytest.approx(a["score"], abs=1e-4) and b["decision"] == a["decision"]
+    with pytest.raises(WdmtError, match="unknown backend"):
+        predict_onnx(tmp_path / "m.onnx", imgs, tmp_path / "x", backend="tensorrt")
+
+
 def test_cpu_preset_options_apply_where_they_mean_something():
     assert resolve_config("cpu", model="wdmt").model_options == {"width": 16, "delta": 0.25}
     assert resolve_config("cpu", model="memae").model_options == {"width": 16}  # delta is not MemAE's

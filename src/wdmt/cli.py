@@ -138,6 +138,8 @@ def _cmd_test(a: argparse.Namespace) -> int:
 def _cmd_predict(a: argparse.Namespace) -> int:
     if a.run is not None and a.onnx is not None:
         raise WdmtError(None, "predict: give either --run RUN or --onnx FILE, not both")
+    if a.backend is not None and a.onnx is None:
+        raise WdmtError(None, "predict: --backend chooses the runtime of an --onnx model")
     if a.run is None and a.onnx is None:
         from wdmt.shipped import card, shipped_run
 
@@ -147,7 +149,7 @@ def _cmd_predict(a: argparse.Namespace) -> int:
     if a.onnx is not None:
         from wdmt.deploy import predict_onnx  # no torch on this path
 
-        rows = predict_onnx(a.onnx, a.images, a.out)
+        rows = predict_onnx(a.onnx, a.images, a.out, backend=a.backend or "onnxruntime")
     else:
         from dataclasses import replace
 
@@ -251,6 +253,7 @@ def _cmd_demo(a: argparse.Namespace) -> int:
 
 # wdmt.benchmark.SUITES plus "all", spelled out so that parsing imports no torch (tests/test_cli.py keeps them in step).
 BENCHMARK_SUITES = ("ablation", "decay", "sota", "beyond", "all")
+BACKENDS = ("onnxruntime", "openvino")  # literal so that parsing imports nothing; a test keeps it deploy.BACKENDS
 
 
 def _parents() -> dict[str, argparse.ArgumentParser]:
@@ -358,6 +361,8 @@ def _add_use_verbs(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
                         help="score fundus photographs (the shipped model, a trained run or an ONNX file)")
     pr.add_argument("--run", help="run directory (torch; default: the model shipped with wdmt)")
     pr.add_argument("--onnx", help="exported model (no torch needed)")
+    pr.add_argument("--backend", choices=BACKENDS,
+                    help="runtime for --onnx: onnxruntime (default) or openvino (pip install openvino onnx)")
     pr.add_argument("images", nargs="+")
     pr.add_argument("--out", default="wdmt-predictions", help="output folder (default: wdmt-predictions)")
     pr.add_argument("--checkpoint", default="best", choices=["best", "last"])
