@@ -164,6 +164,24 @@ def _cmd_predict(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(a: argparse.Namespace) -> int:
+    from wdmt.serve import Scorer, make_server
+
+    if a.backend is not None and a.onnx is None:
+        raise WdmtError(None, "serve: --backend chooses the runtime of an --onnx model")
+    scorer = Scorer(run=a.run, onnx=a.onnx, backend=a.backend or "onnxruntime")
+    server = make_server(scorer, a.host, a.port, a.max_mb)
+    host, port = server.server_address[:2]
+    print(f"wdmt serve: model {scorer.name}; open http://{host}:{port}/ (Ctrl-C stops)", file=sys.stderr)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
 def _cmd_tune(a: argparse.Namespace) -> int:
     from wdmt.tune import tune_run
 
@@ -374,6 +392,15 @@ def _add_use_verbs(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
     pr.add_argument("--tuned", action="store_true",
                     help="the evaluation and thresholds 'wdmt tune' chose on the proxy validation set")
     pr.set_defaults(func=_cmd_predict)
+
+    sv = sub.add_parser("serve", help="a local web page: drop photographs, see their heat maps")
+    sv.add_argument("--run", help="run directory (default: the model shipped with wdmt)")
+    sv.add_argument("--onnx", help="exported model instead (no torch needed)")
+    sv.add_argument("--backend", choices=BACKENDS, help="runtime for --onnx (default onnxruntime)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this computer only)")
+    sv.add_argument("--port", type=int, default=8765)
+    sv.add_argument("--max-mb", type=float, default=25.0, help="largest upload accepted (default 25 MB)")
+    sv.set_defaults(func=_cmd_serve)
 
     tu = sub.add_parser("tune", parents=[par["quiet"]],
                         help="choose tiling, map smoothing, image score and thresholds on validation normals with "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -62,11 +63,12 @@ def _pil_to_array(im: Image.Image) -> np.ndarray:
     return np.asarray(im.convert("RGB"))
 
 
-def _open_pil(path: Path) -> np.ndarray:
+def _open_pil(path: Path, source: Any = None) -> np.ndarray:
+    """Decode ``source`` (a file object) or else ``path``; errors name ``path``."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            with Image.open(path) as im:
+            with Image.open(path if source is None else source) as im:
                 w, h = im.size
                 if w * h > MAX_PIXELS:
                     raise WdmtError(
@@ -117,6 +119,19 @@ def read_array(path: str | os.PathLike) -> np.ndarray:
         if path.suffix.lower() in (".tif", ".tiff"):
             return _open_tiff(path)
         raise
+
+
+def decode_image(data: bytes, name: str) -> np.ndarray:
+    """A photograph from bytes in memory, as :func:`read_image` reads a file (``wdmt serve`` keeps nothing on disk);
+    errors name ``name``."""
+    import io
+
+    if not data:
+        raise WdmtError(Path(name), "file is empty")
+    arr = _open_pil(Path(name), io.BytesIO(data))
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=2)
+    return np.ascontiguousarray(arr)
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:

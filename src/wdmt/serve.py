@@ -1,0 +1,155 @@
+"""``wdmt serve``: a local web page to look at heat maps instead of reading files (issue 16).
+
+The page (``serve_page.html``, one file: no script, style or font from the internet) sends each dropped photograph
+to ``POST /api/score`` as the request body; the answer is JSON with the score, the decision, the thresholds, the
+photograph as a JPEG and the map as an 8-bit PNG at the photograph's preview size (0-255 for 0 to ``map_max``), so
+the page can colour the map, move the threshold, draw lesion outlines and zoom without asking again.
+
+Safety: binds 127.0.0.1 unless told otherwise; refuses bodies over ``max_mb``; decodes in memory and writes nothing
+to disk; every failure is a JSON ``{"error": ...}`` with one line of text (never a stack trace), and the server
+keeps serving. Requests are scored one at a time (one model, one lock).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from wdmt.errors import WdmtError
+from wdmt.io import decode_image
+
+PAGE = Path(__file__).with_name("serve_page.html")
+PREVIEW = 1024  # longest side of the photograph and map sent to the page
+
+
+class Scorer:
+    """One photograph (RGB uint8) -> map at the model's picture size, FOV, score; thresholds to decide with."""
+
+    def __init__(self, run: str | Path | None = None, onnx: str | Path | None = None,
+                 backend: str = "onnxruntime") -> None:
+        self.lock = threading.Lock()
+        if onnx is not None:
+            from wdmt.deploy import OnnxDetector
+
+            self.det = OnnxDetector.load(onnx, backend)
+            self.thresholds, self.name = self.det.thresholds, Path(onnx).name
+            return
+        from wdmt.api import decision_settings
+        from wdmt.rundir import RunDir
+        from wdmt.shipped import shipped_run
+
+        run = Path(run) if run is not None else shipped_run()
+        self.det = None
+        self.model, self.cfg = RunDir(run).load_model()
+        self.ev, self.thresholds = decision_settings(run)
+        self.name = run.name
+
+    def score(self, rgb: np.ndarray, name: str) -> tuple[np.ndarray, float]:
+        from wdmt.scoring import image_score
+
+        with self.lock:
+            if self.det is not None:
+                amap, fov = self.det.anomaly_map(rgb, source=name)
+                return amap, image_score(amap, fov, self.det.eval)
+            from wdmt.datasets import Sample
+            from wdmt.evaluate import infer
+            from wdmt.pipeline import PreparedSample
+            from wdmt.preprocess import prepare
+
+            prep = prepare(rgb, self.cfg.preprocess, source=name)
+            r = infer(self.model, [PreparedSample(Sample(id=name, image=Path(name), label=-1), prep)], self.cfg,
+                      self.ev)[0]
+            return r.map(self.ev), r.score(self.ev)
+
+
+def _png(arr: np.ndarray) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _jpeg(rgb: np.ndarray) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=90)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def score_upload(scorer: Scorer, data: bytes, name: str) -> dict[str, Any]:
+    """What the page shows for one uploaded photograph."""
+    rgb = decode_image(data, name)
+    amap, score = scorer.score(rgb, name)
+    h, w = rgb.shape[:2]
+    f = min(1.0, PREVIEW / max(h, w))
+    size = (max(1, round(w * f)), max(1, round(h * f)))
+    photo = np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR))
+    big = np.asarray(Image.fromarray(amap.astype(np.float32), mode="F").resize(size, Image.BILINEAR))
+    t = scorer.thresholds
+    top = 2 * float(t["pixel_threshold"])  # the overlay scale wdmt predict uses
+    level = np.clip(np.round(big / max(top, 1e-6) * 255), 0, 255).astype(np.uint8)
+    return {"name": name, "score": float(score), "image_threshold": float(t["image_threshold"]),
+            "decision": "abnormal" if score >= t["image_threshold"] else "normal",
+            "pixel_threshold": float(t["pixel_threshold"]), "map_max": top, "rule": t.get("rule"),
+            "width": size[0], "height": size[1], "photo": _jpeg(photo), "map": _png(level), "model": scorer.name}
+
+
+def make_handler(scorer: Scorer, max_bytes: int) -> type[BaseHTTPRequestHandler]:
+    page = PAGE.read_bytes()
+
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "wdmt"
+
+        def log_message(self, fmt: str, *args: Any) -> None:  # one quiet line per request on stderr
+            sys.stderr.write(f"wdmt serve: {self.command} {self.path} {args[1] if len(args) > 1 else ''}\n")
+
+        def _send(self, code: int, body: bytes, kind: str) -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _json(self, code: int, obj: dict[str, Any]) -> None:
+            self._send(code, json.dumps(obj).encode(), "application/json")
+
+        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            if self.path in ("/", "/index.html"):
+                self._send(200, page, "text/html; charset=utf-8")
+            elif self.path == "/api/info":
+                self._json(200, {"model": scorer.name, "max_mb": max_bytes / 1e6, **{
+                    k: scorer.thresholds.get(k) for k in ("pixel_threshold", "image_threshold", "rule")}})
+            else:
+                self._json(404, {"error": f"no such page: {self.path}"})
+
+        def do_POST(self) -> None:  # noqa: N802
+            if self.path != "/api/score":
+                return self._json(404, {"error": f"no such endpoint: {self.path}"})
+            name = Path(self.headers.get("X-Filename") or "upload").name
+            size = int(self.headers.get("Content-Length") or 0)
+            if size > max_bytes:
+                self.close_connection = True
+                return self._json(413, {"error": f"{name}: {size / 1e6:.1f} MB is over the "
+                                                 f"{max_bytes / 1e6:.0f} MB limit"})
+            try:
+                self._json(200, score_upload(scorer, self.rfile.read(size), name))
+            except WdmtError as e:
+                self._json(400, {"error": str(e)})
+            except Exception as e:  # noqa: BLE001 - the server stays up; the page gets one line
+                sys.stderr.write(f"wdmt serve: {name}: {type(e).__name__}: {e}\n")
+                self._json(500, {"error": f"{name}: could not be scored ({type(e).__name__})"})
+            return None
+
+    return Handler
+
+
+def make_server(scorer: Scorer, host: str = "127.0.0.1", port: int = 8765, max_mb: float = 25.0) -> ThreadingHTTPServer:
+    return ThreadingHTTPServer((host, port), make_handler(scorer, int(max_mb * 1e6)))
