@@ -349,6 +349,13 @@ def test_openvino_backend_gives_the_onnxruntime_numbers(run, tiny_synth, tmp_pat
         assert b["score"] == pytest.approx(a["score"], abs=1e-4) and b["decision"] == a["decision"]
     with pytest.raises(WdmtError, match="unknown backend"):
         predict_onnx(tmp_path / "m.onnx", imgs, tmp_path / "x", backend="tensorrt")
+    # wdmt test scores the runtime's maps with torch's metrics: the same numbers up to float rounding
+    ref = api.test(run, protocol="strict", out=tmp_path / "t-torch", progress=False, n_boot=10, pictures=0)
+    for backend in ("onnxruntime", "openvino"):
+        got = api.test(run, protocol="strict", out=tmp_path / f"t-{backend}", progress=False, n_boot=10, pictures=0,
+                       backend=backend)
+        assert got["pixel"]["auroc"] == pytest.approx(ref["pixel"]["auroc"], abs=1e-4)
+        assert got["image"]["auroc"] == pytest.approx(ref["image"]["auroc"], abs=1e-4)
 
 
 def test_cpu_preset_options_apply_where_they_mean_something():

@@ -130,10 +130,11 @@ def test(
     progress: bool = True,
     n_boot: int = 1000,
     tuned: bool = False,
+    backend: str = "torch",
 ) -> dict[str, Any]:
     """Evaluate a run on the test split of its own data (or every image of another dataset with split='all').
     ``tuned``: the evaluation ``wdmt tune`` chose on the proxy validation set, and its thresholds (protocol
-    ``proxy``)."""
+    ``proxy``). ``backend``: ``torch``, or the exported graph under ``onnxruntime`` or ``openvino``."""
     if protocol not in PROTOCOLS:
         raise WdmtError(None, f"protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
     rd = RunDir(run)
@@ -151,7 +152,7 @@ def test(
     chosen = which
     if which == "paper":
         chosen, epoch_rows = choose_epoch_on_test(rd, items, cfg, ev, device, progress)
-    model, _ = rd.load_model(chosen)
+    model = _model_for_test(rd, chosen, backend, ev)
     cal = calibrate_run(rd.root, ev, chosen)
     results = infer(to_device(model, device, cfg.channels_last), items, cfg, ev, device, progress)
     infer_s = time.perf_counter() - t0
@@ -166,6 +167,14 @@ def test(
     _write_test_outputs(out, results, ev, cal, blocks, protocol, cfg.model, pictures, tuning)
     report["out"] = str(out)
     return report
+
+
+def _model_for_test(rd: RunDir, which: str, backend: str, ev: EvalConfig) -> Any:
+    if backend == "torch":
+        return rd.load_model(which)[0]
+    from wdmt.export import runtime_model
+
+    return runtime_model(rd.root, which, backend, ev)
 
 
 def _report(protocol: str, chosen: str, split: str, idx: DatasetIndex, cfg: TrainConfig, ev: EvalConfig,

@@ -100,6 +100,7 @@ def _cmd_test(a: argparse.Namespace) -> int:
         pictures=a.pictures,
         progress=not a.quiet and not a.json,
         tuned=a.tuned,
+        backend=a.backend,
     )
     if a.json:
         print(json.dumps(r, indent=2))
@@ -366,6 +367,8 @@ def _add_test(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
     e.add_argument(
         "--tiling", choices=literal_choices(EvalConfig, "tiling"), help="overlap: half-tile strides, blended (no seams)"
     )
+    e.add_argument("--backend", default="torch", choices=("torch", *BACKENDS),
+                   help="torch (default), or the exported graph under onnxruntime or openvino (the run's tiling)")
     e.add_argument("--pictures", type=int, default=4, help="how many test images get a picture grid")
     e.add_argument("--out", help="output folder (default RUN/eval-SPLIT)")
     e.add_argument("--json", action="store_true")

@@ -97,3 +97,46 @@ def parity(model: nn.Module, path: Path, channels: int, t: int, batch: int = 3) 
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = sess.run(["anomaly_map"], {"tiles": x.numpy()})[0]
     return float(np.abs(ref - got).max())
+
+
+class RuntimeModel:
+    """A run's model exported to ONNX and run by onnxruntime or OpenVINO, behind the torch model's ``predict``, so
+    that ``wdmt test --backend`` scores the runtime's maps with the same metrics as torch's. The graph carries the
+    map and the reconstruction only: the per-tile score is the map's top 1 %, not the model's own score."""
+
+    def __init__(self, det: Any, info: Any) -> None:
+        from dataclasses import replace as _replace
+
+        self.det = det
+        self.info = _replace(info, own_score="not carried by an exported graph: the mean of the top 1 % of the map")
+
+    def to(self, *args: Any, **kwargs: Any) -> RuntimeModel:
+        return self
+
+    def eval(self) -> RuntimeModel:
+        return self
+
+    def predict(self, x: torch.Tensor, with_latent: bool = False) -> Any:
+        from wdmt.models.base import ModelOutput, topk_mean
+
+        m, r = self.det.session.run(["anomaly_map", "recon"], {"tiles": np.ascontiguousarray(x.float().cpu().numpy())})
+        amap = torch.from_numpy(np.asarray(m))
+        return ModelOutput(recon=torch.from_numpy(np.asarray(r)), anomaly_map=amap, score=topk_mean(amap))
+
+
+def runtime_model(run: str | Path, which: str, backend: str, ev: Any) -> RuntimeModel:
+    """The run's model as ``backend`` runs it: exported to a temporary file, loaded, the file removed. ``ev`` must
+    tile as the run does (the graph's input size is fixed at export)."""
+    import tempfile
+
+    from wdmt.deploy import OnnxDetector
+    from wdmt.models import MODELS
+
+    cfg = RunDir(run).config()
+    info = MODELS[cfg.model].info
+    if resolve_tiling(ev.tiling, info.input_size) != resolve_tiling(cfg.eval.tiling, info.input_size):
+        raise WdmtError(run, f"--backend {backend} runs the run's own tiling ({cfg.eval.tiling}), not {ev.tiling}")
+    with tempfile.TemporaryDirectory() as d:
+        export_onnx(run, Path(d) / "model.onnx", which, check=False)
+        det = OnnxDetector.load(Path(d) / "model.onnx", backend)
+    return RuntimeModel(det, info)

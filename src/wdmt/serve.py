@@ -121,6 +121,13 @@ def make_handler(scorer: Scorer, max_bytes: int) -> type[BaseHTTPRequestHandler]
         def _json(self, code: int, obj: dict[str, Any]) -> None:
             self._send(code, json.dumps(obj).encode(), "application/json")
 
+        def _drain(self, size: int) -> None:
+            while size > 0:
+                chunk = self.rfile.read(min(size, 1 << 20))
+                if not chunk:
+                    break
+                size -= len(chunk)
+
         def do_GET(self) -> None:  # noqa: N802 - the http.server API
             if self.path in ("/", "/index.html"):
                 self._send(200, page, "text/html; charset=utf-8")
@@ -136,7 +143,7 @@ def make_handler(scorer: Scorer, max_bytes: int) -> type[BaseHTTPRequestHandler]
             name = Path(self.headers.get("X-Filename") or "upload").name
             size = int(self.headers.get("Content-Length") or 0)
             if size > max_bytes:
-                self.close_connection = True
+                self._drain(size)  # read and drop it (never kept): a client cut off mid-upload sees no message
                 return self._json(413, {"error": f"{name}: {size / 1e6:.1f} MB is over the "
                                                  f"{max_bytes / 1e6:.0f} MB limit"})
             try:
