@@ -153,9 +153,11 @@ def backend_images_s(width: int, repeats: int) -> dict:
     runtime, side by side: torch (``wdmt.evaluate.infer``), and the exported ONNX graph under onnxruntime and
     OpenVINO (``wdmt.deploy``: same preprocessing, tiling and stitching), float32 and bfloat16 where the runtime
     offers it. Backends that are not installed are reported as None."""
+    from dataclasses import asdict
+
     from wdmt.config import TrainConfig
     from wdmt.deploy import OnnxDetector
-    from wdmt.export import OPSET, _Maps
+    from wdmt.export import write_onnx
     from wdmt.synth import render
 
     torch.manual_seed(0)
@@ -165,44 +167,21 @@ def backend_images_s(width: int, repeats: int) -> dict:
     rgb = render(768, np.random.default_rng(0), abnormal=True).image
     out = {"torch": inference_images_s(width, repeats),
            "torch_bf16": inference_images_s(width, repeats, precision="bf16")}
-    with tempfile.TemporaryDirectory() as d:
-        path = Path(d) / "m.onnx"
-        torch.onnx.export(_Maps(m), (torch.rand(1, 1, 256, 256),), str(path), input_names=["tiles"],
-                          output_names=["anomaly_map", "recon"], opset_version=OPSET, dynamo=False,
-                          dynamic_axes={"tiles": {0: "batch"}, "anomaly_map": {0: "batch"}, "recon": {0: "batch"}})
-        _add_metadata(path, TrainConfig())
-        for backend, hint in (("onnxruntime", None), ("openvino", None), ("openvino_bf16", "bf16")):
-            try:
-                det = OnnxDetector.load(path, backend.split("_")[0])
-            except Exception:  # noqa: BLE001 - not installed here
-                out[backend] = None
-                continue
-            if hint:
-                det.session = _openvino_bf16(path)
-            out[backend] = 2 / _median_time(lambda det=det: [det.anomaly_map(rgb) for _ in range(2)], repeats)
-    return out
-
-
-def _add_metadata(path: Path, cfg) -> None:
-    """The metadata ``wdmt.deploy`` reads, as ``wdmt export`` writes it (thresholds unused here)."""
-    from dataclasses import asdict
-
-    import onnx
-
-    model = onnx.load(str(path))
+    cfg = TrainConfig()  # 768 px, 3 x 3 tiles; thresholds do not matter for speed
     meta = {"preprocess": asdict(cfg.preprocess), "eval": asdict(cfg.eval),
             "thresholds": {"pixel_threshold": 1.0, "image_threshold": 1.0}}
-    model.metadata_props.add(key="wdmt", value=json.dumps(meta))
-    onnx.save(model, str(path))
-
-
-def _openvino_bf16(path: Path):
-    import openvino as ov
-
-    from wdmt.deploy import _OpenVinoSession
-
-    core = ov.Core()
-    return _OpenVinoSession(core.compile_model(core.read_model(str(path)), "CPU", {"INFERENCE_PRECISION_HINT": "bf16"}))
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "m.onnx"
+        write_onnx(m, torch.rand(1, 1, 256, 256), path, meta)
+        for name, backend, precision in (("onnxruntime", "onnxruntime", "f32"), ("openvino", "openvino", "f32"),
+                                         ("openvino_bf16", "openvino", "bf16")):
+            try:
+                det = OnnxDetector.load(path, backend, openvino_precision=precision)
+            except Exception:  # noqa: BLE001 - not installed here
+                out[name] = None
+                continue
+            out[name] = 2 / _median_time(lambda det=det: [det.anomaly_map(rgb) for _ in range(2)], repeats)
+    return out
 
 
 def cpu_name() -> str:

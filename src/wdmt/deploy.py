@@ -57,7 +57,7 @@ def _onnxruntime_session(path: Path) -> tuple[Any, str | None]:
     return sess, sess.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
 
 
-def _openvino_session(path: Path) -> tuple[Any, str | None]:
+def _openvino_session(path: Path, precision: str = "f32") -> tuple[Any, str | None]:
     try:
         import onnx
         import openvino as ov
@@ -66,7 +66,7 @@ def _openvino_session(path: Path) -> tuple[Any, str | None]:
     try:
         meta = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
         core = ov.Core()
-        compiled = core.compile_model(core.read_model(str(path)), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        compiled = core.compile_model(core.read_model(str(path)), "CPU", {"INFERENCE_PRECISION_HINT": precision})
     except Exception as e:  # noqa: BLE001 - protobuf and OpenVINO errors alike: one line
         raise WdmtError(path, f"not a loadable ONNX model ({str(e).splitlines()[0][:160]})") from e
     return _OpenVinoSession(compiled), meta.get(METADATA_KEY)
@@ -82,13 +82,17 @@ class OnnxDetector:
     thresholds: dict[str, Any]
 
     @classmethod
-    def load(cls, path: str | Path, backend: str = "onnxruntime") -> OnnxDetector:
+    def load(cls, path: str | Path, backend: str = "onnxruntime", openvino_precision: str = "f32") -> OnnxDetector:
+        """``openvino_precision``: OpenVINO's inference precision hint (``f32``, the default here, or ``bf16``)."""
         if backend not in BACKENDS:
             raise WdmtError(None, f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
         path = Path(path)
         if not path.is_file():
             raise WdmtError(path, "ONNX model not found")
-        sess, meta = (_onnxruntime_session if backend == "onnxruntime" else _openvino_session)(path)
+        if backend == "onnxruntime":
+            sess, meta = _onnxruntime_session(path)
+        else:
+            sess, meta = _openvino_session(path, openvino_precision)
         if meta is None:
             raise WdmtError(path, "ONNX model has no wdmt metadata (export it with 'wdmt export')")
         m = json.loads(meta)

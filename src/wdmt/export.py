@@ -42,7 +42,7 @@ def export_onnx(run: str | Path, out: str | Path, which: str = "best", check: bo
     """Write ``out`` (.onnx); returns the metadata and, with ``check``, the max |torch - onnxruntime| of the maps.
     ``tuned``: the evaluation and thresholds ``wdmt tune`` chose travel with the graph instead of the run's own."""
     try:
-        import onnx
+        import onnx  # noqa: F401 - refuse before any calibration runs, not after
     except ImportError as e:
         raise WdmtError(None, "ONNX export needs the onnx package: pip install 'wdmt[onnx]'") from e
     from wdmt.api import decision_settings
@@ -62,27 +62,34 @@ def export_onnx(run: str | Path, out: str | Path, which: str = "best", check: bo
     ev = replace(ev, tiling=resolve_tiling(ev.tiling, model.info.input_size))
     t = cfg.preprocess.size if ev.tiling == "whole" else cfg.preprocess.tile_size
     example = torch.rand(2, cfg.preprocess.in_channels, t, t, generator=torch.Generator().manual_seed(0))
-    wrapper = _Maps(model).eval()
     meta = {
         "wdmt_version": __version__, "model": cfg.model, "run": str(run), "checkpoint": which,
         "preprocess": asdict(cfg.preprocess), "eval": asdict(ev), "tile_size": t,
         "thresholds": {"pixel_threshold": cal["pixel_threshold"], "image_threshold": cal["image_threshold"],
                        "rule": cal.get("rule")},
     }
-    with atomic_path(out) as tmp:
+    write_onnx(model, example, out, meta)
+    result: dict[str, Any] = {"path": str(out), "metadata": meta}
+    if check:
+        result["max_abs_diff"] = parity(model, out, cfg.preprocess.in_channels, t)
+    return result
+
+
+def write_onnx(model: nn.Module, example: torch.Tensor, out: str | Path, meta: dict[str, Any]) -> None:
+    """The graph ``tiles -> (anomaly_map, recon)`` of ``model.maps`` (batch left free) with ``meta`` as the wdmt
+    metadata ``wdmt.deploy`` reads, written atomically."""
+    import onnx
+
+    with atomic_path(Path(out)) as tmp:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer notes about shape checks that are constant for a fixed tile size
-            torch.onnx.export(wrapper, (example,), str(tmp), input_names=["tiles"],
+            torch.onnx.export(_Maps(model).eval(), (example,), str(tmp), input_names=["tiles"],
                               output_names=["anomaly_map", "recon"], opset_version=OPSET, dynamo=False,
                               dynamic_axes={"tiles": {0: "batch"}, "anomaly_map": {0: "batch"}, "recon": {0: "batch"}})
         proto = onnx.load(str(tmp))
         entry = proto.metadata_props.add()
         entry.key, entry.value = METADATA_KEY, json.dumps(meta)
         onnx.save(proto, str(tmp))
-    result: dict[str, Any] = {"path": str(out), "metadata": meta}
-    if check:
-        result["max_abs_diff"] = parity(model, out, cfg.preprocess.in_channels, t)
-    return result
 
 
 def parity(model: nn.Module, path: Path, channels: int, t: int, batch: int = 3) -> float | None:

@@ -150,6 +150,13 @@ def pretrained_lite0() -> EfficientNetLite0:
     return net.eval()
 
 
+def frozen_lite0(pretrained: bool, last_block: int) -> EfficientNetLite0:
+    """The backbone as the feature models and the segmenter use it: ImageNet weights (random with ``pretrained``
+    False), cut after ``last_block``, in eval mode and without gradients."""
+    net = pretrained_lite0() if pretrained else EfficientNetLite0()
+    return net.truncate(last_block).eval().requires_grad_(False)
+
+
 def imagenet_normalise(x: torch.Tensor) -> torch.Tensor:
     """[0, 1] pictures (1 or 3 channels) -> the backbone's input; grey is repeated over RGB."""
     if x.shape[1] == 1:

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from wdmt.models.backbone import EfficientNetLite0, block_channels, imagenet_normalise, pretrained_lite0
+from wdmt.models.backbone import block_channels, frozen_lite0, imagenet_normalise
 from wdmt.models.base import AnomalyModel, Batch, ModelOutput, StepResult
 
 
@@ -51,8 +51,7 @@ class FeatureModel(AnomalyModel):
     def __init__(self, cfg: Any) -> None:
         super().__init__()
         self.cfg = cfg
-        net = pretrained_lite0() if cfg.pretrained else EfficientNetLite0()
-        self.backbone = net.truncate(max(cfg.blocks)).eval().requires_grad_(False)
+        self.backbone = frozen_lite0(cfg.pretrained, max(cfg.blocks))
         self.feature_dim = sum(block_channels(b) for b in cfg.blocks)
 
     def train(self, mode: bool = True) -> FeatureModel:

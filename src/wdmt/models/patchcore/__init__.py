@@ -9,7 +9,7 @@ Not in the WDMT-Net paper: the feature-embedding family that has led industrial 
 * Fit: one pass over the training normals collects every patch (at most ``pool`` of them, drawn at random);
   greedy k-centre coreset selection on a random projection to ``projection`` dimensions (as the paper) keeps
   ``coreset_ratio`` of them, at most ``max_bank``. The bank is a buffer, so it is saved in the run's checkpoints
-  like weights (its size: ``bank_bytes``).
+  like weights (``benchmarks/feature_speed.py`` reports its size).
 * Score: each patch's distance to its nearest bank entry, computed for about ``chunk`` patches (whole rows of the
   feature grid) of each picture at a time (memory bounded by batch x chunk x bank x 4 bytes: 8 MB for one
   picture), up-sampled bilinearly to the picture and smoothed with a Gaussian of ``smooth_sigma`` px
@@ -102,10 +102,6 @@ class PatchCore(FeatureModel):
 
     def train_state(self) -> dict[str, float]:
         return {"bank": float(self.bank.shape[0])}
-
-    @property
-    def bank_bytes(self) -> int:
-        return self.bank.numel() * self.bank.element_size()
 
     def distances(self, feats: torch.Tensor) -> torch.Tensor:
         if self.bank.shape[0] == 0:

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wdmt.models.backbone import EfficientNetLite0, block_channels, imagenet_normalise, pretrained_lite0
+from wdmt.models.backbone import block_channels, frozen_lite0, imagenet_normalise
 from wdmt.models.base import AnomalyModel, Batch, ModelOutput
 
 SKIPS = (0, 2, 4, 10)  # 1/2, 1/4, 1/8, 1/16
@@ -65,8 +65,7 @@ class SynthSeg(AnomalyModel):
     def __init__(self, cfg: SynthSegConfig = SynthSegConfig()) -> None:
         super().__init__()
         self.cfg = cfg
-        net = pretrained_lite0() if cfg.pretrained else EfficientNetLite0()
-        self.encoder = net.truncate(max(SKIPS)).eval().requires_grad_(False)
+        self.encoder = frozen_lite0(cfg.pretrained, max(SKIPS))
         w = cfg.width
         c = [block_channels(i) for i in SKIPS]
         self.dec3 = _block(c[3] + c[2], 4 * w)
