@@ -110,9 +110,11 @@ def train_throughput(width: int, batch: int, tile: int, repeats: int) -> dict:
     }
 
 
-def inference_images_s(width: int, repeats: int, fold: bool = True, precision: str = "fp32") -> float:
+def inference_images_s(width: int, repeats: int, fold: bool = True, precision: str = "fp32",
+                       tiling: str = "grid") -> float:
     """Full 768 x 768 images/s through wdmt's own inference path: tiling, forward, |x - x_hat|, stitching. ``fold``
-    and ``precision`` are the steps measured one by one (``RunDir.load_model`` folds; fp32 is the default)."""
+    and ``precision`` are the steps measured one by one (``RunDir.load_model`` folds; fp32 is the default).
+    ``tiling``: the paper's 3 x 3 grid, whose figures docs/performance.md quotes, unless asked."""
     from dataclasses import replace
 
     from wdmt.config import TrainConfig
@@ -132,7 +134,7 @@ def inference_images_s(width: int, repeats: int, fold: bool = True, precision: s
     item = PreparedSample(Sample("x", Path("x.jpg"), 1), prepare(f.image, PreprocessConfig()))
     with torch.inference_mode():
         cfg = TrainConfig()  # 768 px, 3 x 3 tiles, channels_last, as the presets
-        ev = replace(cfg.eval, precision=precision)
+        ev = replace(cfg.eval, precision=precision, tiling=tiling)
         t = _median_time(lambda: infer(m, [item, item], cfg, ev), repeats)
     return 2 / t
 
@@ -153,7 +155,7 @@ def backend_images_s(width: int, repeats: int) -> dict:
     runtime, side by side: torch (``wdmt.evaluate.infer``), and the exported ONNX graph under onnxruntime and
     OpenVINO (``wdmt.deploy``: same preprocessing, tiling and stitching), float32 and bfloat16 where the runtime
     offers it. Backends that are not installed are reported as None."""
-    from dataclasses import asdict
+    from dataclasses import asdict, replace
 
     from wdmt.config import TrainConfig
     from wdmt.deploy import OnnxDetector
@@ -168,7 +170,7 @@ def backend_images_s(width: int, repeats: int) -> dict:
     out = {"torch": inference_images_s(width, repeats),
            "torch_bf16": inference_images_s(width, repeats, precision="bf16")}
     cfg = TrainConfig()  # 768 px, 3 x 3 tiles; thresholds do not matter for speed
-    meta = {"preprocess": asdict(cfg.preprocess), "eval": asdict(cfg.eval),
+    meta = {"preprocess": asdict(cfg.preprocess), "eval": asdict(replace(cfg.eval, tiling="grid")),  # as torch's
             "thresholds": {"pixel_threshold": 1.0, "image_threshold": 1.0}}
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "m.onnx"
@@ -259,8 +261,18 @@ def main() -> None:
     ap.add_argument("--save", help="also write the JSON object to this file")
     ap.add_argument("--backends-only", action="store_true",
                     help="only the inference backends side by side (torch, onnxruntime, OpenVINO)")
+    ap.add_argument("--tilings-only", action="store_true",
+                    help="only the cpu preset's inference under each tiling (grid, overlap, whole) side by side")
     a = ap.parse_args()
     rep = 2 if a.quick else 3
+    if a.tilings_only:
+        res = {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+               "images_s": {t: inference_images_s(16, rep, tiling=t) for t in ("grid", "overlap", "whole")}}
+        res["overlap_cost_x_grid"] = res["images_s"]["grid"] / res["images_s"]["overlap"]
+        if a.save:
+            Path(a.save).write_text(json.dumps(res, indent=1) + "\n")
+        print(json.dumps(res, indent=None if a.json else 1))
+        return
     if a.backends_only:
         res = {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__,
                "matmul_gflops": matmul_gflops(), "matmul_bf16_gflops": matmul_gflops(dtype=torch.bfloat16),

@@ -124,3 +124,14 @@ def test_kept_epochs_add_the_papers_epoch_choice_beside_ours(tiny_synth, tmp_pat
     assert rows["wdmt"]["AUC, paper's epoch choice"] == f"{chosen['pixel']['auroc']:.3f}"
     assert rows["wdmt"]["epoch, ours / paper's"] == f"{res['wdmt']['epoch']}/{chosen['epoch_choice']['epoch']}"
     assert "AUC, paper's epoch choice" in (out / "table-ablation.md").read_text()
+
+
+def test_seam_free_tiling_is_the_default_and_the_papers_grid_stays_by_name():
+    from wdmt.benchmark.runner import EVALUATIONS
+    from wdmt.config import resolve_config
+
+    assert resolve_config("cpu", model="wdmt").eval.tiling == "overlap"
+    assert resolve_config("paper", model="wdmt").eval.tiling == "grid"
+    # the tables mean the same for runs of either default: every evaluation names its tiling
+    assert all("tiling" in changes for _, changes, _ in EVALUATIONS.values())
+    assert EVALUATIONS["eval-test"][1]["tiling"] == "grid"

@@ -384,7 +384,8 @@ def test_overlapping_tiles_in_torch_and_onnx(run, tiny_synth, tmp_path):
 
     ev = replace(RunDir(run).config().eval, tiling="overlap")
     r = api.test(run, protocol="strict", ev=ev, out=tmp_path / "ov", progress=False, n_boot=10, pictures=0)
-    grid = api.test(run, protocol="strict", out=tmp_path / "grid", progress=False, n_boot=10, pictures=0)
+    grid = api.test(run, protocol="strict", ev=replace(ev, tiling="grid"), out=tmp_path / "grid", progress=False,
+                    n_boot=10, pictures=0)
     assert r["pixel"]["auroc"] != grid["pixel"]["auroc"]  # the tiling really changed the maps
     assert "overlap" in [c["key"]["tiling"] for c in json.loads((run / "calibration.json").read_text())]
     pytest.importorskip("onnxruntime")
