@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from wdmt import api  # noqa: E402
 from wdmt.atomic import write_csv_atomic  # noqa: E402
+from wdmt.benchmark.tables import markdown  # noqa: E402
 from wdmt.rundir import RunDir  # noqa: E402
 
 
@@ -53,11 +54,8 @@ def main() -> None:
     a = ap.parse_args()
     rows = [row(r) for r in a.runs]
     if a.save:
-        write_csv_atomic(a.save, rows, list(rows[0]))
-    cols = list(rows[0])
-    print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
-    for r in rows:
-        print("| " + " | ".join(str(r[c]) for c in cols) + " |")
+        write_csv_atomic(a.save, rows)
+    print(markdown(rows), end="")
 
 
 if __name__ == "__main__":

@@ -82,3 +82,41 @@ def test_maps_report_covers_every_protocol(tiny_run, tmp_path):
     assert r["rows"]["FOV only, grid"]["all_pixels_auroc"] == pytest.approx(r["rows"]["paper protocol"]["pixel_auroc"])
     assert {x["setting"].split(",")[0] for x in r["artifacts"]["rows"]} >= {"grid", "overlap", "whole"}
     assert r["agreement"]["summary"]["of"] == 12 and r["tuning"]["eval"]["fov"] == "inside"
+
+
+def test_lesion_kinds_counts_each_bright_pixel_once():
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from lesion_kinds import LESIONS, top_shares
+
+    size = 100
+    yy, xx = np.mgrid[0:size, 0:size]
+    fov = (yy - 49.5) ** 2 + (xx - 49.5) ** 2 < 48**2
+    km = {k: np.zeros((size, size), bool) for k in (*LESIONS, "OD")}
+    km["EX"][40:50, 40:50] = True  # 100 px, the map's brightest
+    km["OD"][45:55, 45:55] = True  # overlaps EX: those pixels count as EX
+    amap = np.where(km["EX"], 2.0, 0.0) + np.where(km["OD"], 1.0, 0.0) + 1e-6 * yy
+    shares = top_shares(amap, fov, km)
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert shares["EX"] > 0.9 and shares["HE"] == 0 and shares["rim"] == 0
+
+
+def test_fusion_prior_orders_what_the_segmenter_leaves_at_zero():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from fusion import pixel_scores
+
+    rng = np.random.default_rng(0)
+    lesion = np.zeros((40, 40), bool)
+    lesion[5:15, 5:15] = True
+    seg = np.zeros((40, 40), np.float32)  # the segmenter missed this lesion
+    seg[30:35, 30:35] = 0.9  # and found another spot that is not one
+    prior = (lesion * 2.0 + rng.random((40, 40))).astype(np.float32)
+    item = SimpleNamespace(prepared=SimpleNamespace(fov=np.ones((40, 40), bool), lesion=lesion))
+    alone = pixel_scores([seg], [prior], [item], 0.0, 1.0)
+    fused = pixel_scores([seg], [prior], [item], 0.01, 1.0)
+    assert fused["auroc"] > 0.9 > alone["auroc"]
