@@ -101,22 +101,3 @@ def test_lesion_kinds_counts_each_bright_pixel_once():
     assert sum(shares.values()) == pytest.approx(1.0)
     assert shares["EX"] > 0.9 and shares["HE"] == 0 and shares["rim"] == 0
 
-
-def test_fusion_prior_orders_what_the_segmenter_leaves_at_zero():
-    from types import SimpleNamespace
-
-    import numpy as np
-
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from fusion import pixel_scores
-
-    rng = np.random.default_rng(0)
-    lesion = np.zeros((40, 40), bool)
-    lesion[5:15, 5:15] = True
-    seg = np.zeros((40, 40), np.float32)  # the segmenter missed this lesion
-    seg[30:35, 30:35] = 0.9  # and found another spot that is not one
-    prior = (lesion * 2.0 + rng.random((40, 40))).astype(np.float32)
-    item = SimpleNamespace(prepared=SimpleNamespace(fov=np.ones((40, 40), bool), lesion=lesion))
-    alone = pixel_scores([seg], [prior], [item], 0.0, 1.0)
-    fused = pixel_scores([seg], [prior], [item], 0.01, 1.0)
-    assert fused["auroc"] > 0.9 > alone["auroc"]

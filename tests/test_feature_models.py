@@ -238,3 +238,93 @@ def test_synth_seg_learns_to_find_pasted_lesions():
     for _ in range(150):
         model.training_step(batch(), [opt], contextlib.nullcontext)
     assert auroc() > max(0.85, before + 0.1)
+
+
+def test_fusion_map_is_the_segmenters_plus_the_weighted_prior_without_seams():
+    """The fused map is exactly p + weight / scale * d, each member scoring the whole picture its own way (the
+    segmenter on overlapping tiles, so a flat picture gives no tile edges), and the fusion refuses to be trained."""
+    from wdmt.models.fusion import member_map
+
+    torch.manual_seed(0)
+    fused = create_model("fusion", segmenter_options={"width": 4}, prior_options={"grid": 4}, weight=0.5, scale=2.0,
+                         pretrained=False).eval()
+    normals = torch.rand(4, 3, 96, 96) * 0.2 + 0.4
+    fused.prior.fit_batch(fused.prior.embed(normals))
+    fused.prior.fit_end()
+    x = normals[:2]
+    seg, prior = fused.member_maps(x)
+    out = fused.predict(x)
+    torch.testing.assert_close(out.anomaly_map, seg + 0.25 * prior)
+    assert out.anomaly_map.shape == (2, 1, 96, 96) and out.score.shape == (2,)
+    from wdmt.preprocess import stitch_overlap, tile_overlap
+
+    one_by_one = torch.stack([stitch_overlap(fused.segmenter.predict(tile_overlap(p, 3)).anomaly_map, 3) for p in x])
+    torch.testing.assert_close(seg, one_by_one)  # the batch folded into the channels cuts and stitches the same
+    torch.testing.assert_close(member_map(fused.prior, x, 1), prior)
+    grid = torch.cat([torch.cat([fused.segmenter.predict(x[:, :, r:r + 32, c:c + 32]).anomaly_map
+                                 for c in (0, 32, 64)], 3) for r in (0, 32, 64)], 2)
+    assert not torch.allclose(seg, grid)  # overlapping tiles, not the grid
+    with pytest.raises(RuntimeError, match="wdmt fuse"):
+        fused.loss(Batch(image=x, target=x))
+
+
+@pytest.mark.slow
+def test_fuse_builds_a_run_that_test_predict_and_onnx_take(tiny_synth, tmp_path):
+    """Two tiny fitted runs (segmenter, PaDiM) on one split become one run: the weight is the proxy's choice by the
+    stated rule, and the run evaluates, predicts and exports like any other."""
+    import json
+
+    from wdmt import api
+    from wdmt.cli import main
+    from wdmt.config import resolve_config
+    from wdmt.fuse import AP_KEPT, WEIGHTS
+    from wdmt.rundir import RunDir
+
+    pre = {"pretrained": _has_weights()}
+    api.train(tiny_synth, resolve_config("tiny", model="synth-seg", epochs=2, model_options=pre), tmp_path / "seg",
+              progress=False)
+    api.train(tiny_synth, resolve_config("tiny", model="padim", model_options={**pre, "grid": 4}), tmp_path / "pad",
+              progress=False)
+    assert main(["fuse", "--segmenter", str(tmp_path / "seg"), "--prior", str(tmp_path / "pad"), "--out",
+                 str(tmp_path / "fused")]) == 0
+    info = json.loads((tmp_path / "fused" / "fusion.json").read_text())
+    rows = info["candidates"]
+    assert [r["weight"] for r in rows] == list(WEIGHTS)
+    allowed = [r for r in rows if r["proxy_ap"] >= AP_KEPT * rows[0]["proxy_ap"]]
+    assert info["weight"] == max(allowed, key=lambda r: r["proxy_auroc"])["weight"]
+    cfg = RunDir(tmp_path / "fused").config()
+    assert cfg.model == "fusion" and cfg.preprocess.tiles == 1 and cfg.model_options["segmenter_tiles"] == 3
+    r = api.test(tmp_path / "fused", protocol="strict", progress=False, n_boot=10, pictures=0)
+    assert r["pixel"]["n_images"] == 4 and r["pixel"]["auroc"] is not None
+    img = sorted((tiny_synth / "abnormal").glob("*.jpg"))[0]
+    assert api.predict(tmp_path / "fused", [img], tmp_path / "p", progress=False)[0]["score"] > 0
+    with pytest.raises(Exception, match="wdmt fuse"):
+        api.train(tiny_synth, cfg, tmp_path / "again", progress=False)
+    pytest.importorskip("onnxruntime")
+    from wdmt.export import export_onnx
+
+    e = export_onnx(tmp_path / "fused", tmp_path / "f.onnx")
+    assert e["max_abs_diff"] is not None and e["max_abs_diff"] <= 1e-3
+
+
+def test_fusion_weight_is_the_proxys_choice_when_the_prior_orders_what_the_segmenter_missed():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from wdmt.config import EvalConfig
+    from wdmt.fuse import choose_weight
+
+    rng = np.random.default_rng(0)
+    lesion = np.zeros((40, 40), bool)
+    lesion[5:15, 5:15] = True
+    seg = np.zeros((40, 40), np.float32)  # the segmenter missed this lesion
+    seg[30:35, 30:35] = 0.9  # and marked a spot that is not one
+    prior = (lesion * 2.0 + rng.random((40, 40))).astype(np.float32)
+    item = SimpleNamespace(prepared=SimpleNamespace(fov=np.ones((40, 40), bool), lesion=lesion))
+    weight, rows = choose_weight([seg], [prior], [item], 1.0, EvalConfig(fov="inside"))
+    assert rows[0]["weight"] == 0 and rows[0]["proxy_auroc"] < 0.9
+    assert weight > 0 and next(r for r in rows if r["weight"] == weight)["proxy_auroc"] > 0.9
+    # a prior that only adds noise is not chosen
+    weight, _ = choose_weight([lesion * 1.0], [rng.random((40, 40))], [item], 1.0, EvalConfig(fov="inside"))
+    assert weight == 0

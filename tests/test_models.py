@@ -10,8 +10,9 @@ import torch
 from wdmt.models import MODELS, Batch, create_model
 
 SIZE = 32
-# models that learn by gradient steps; the memory-bank ones (PatchCore, PaDiM) have tests of their own
-TRAINED = sorted(n for n, e in MODELS.items() if not e.info.memory_bank)
+# models that learn by gradient steps; the memory-bank ones (PatchCore, PaDiM) and the fusion of two fitted runs
+# have tests of their own (tests/test_feature_models.py)
+TRAINED = sorted(n for n, e in MODELS.items() if not (e.info.memory_bank or e.info.composite))
 
 
 def _batch(model, b: int = 2, seed: int = 0) -> Batch:
@@ -176,6 +177,7 @@ def test_models_cli_lists_every_model(capsys):
         "padim",
         "synth-seg",
         "wdmt-synth",
+        "fusion",
     }
     assert set(MODELS) == expected
     assert {r["name"] for r in rows if r["adversarial"]} == {"anogan", "f-anogan", "ganomaly", "sparse-gan"}

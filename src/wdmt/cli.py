@@ -197,6 +197,21 @@ def _cmd_tune(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_fuse(a: argparse.Namespace) -> int:
+    from wdmt.fuse import fuse_runs
+
+    f = fuse_runs(a.segmenter, a.prior, a.out, weight=a.weight, overwrite=a.overwrite, variants=a.variants)
+    chosen = next(r for r in f["candidates"] if r["weight"] == f["proxy_choice"])
+    print(f"proxy set: {f['proxy']['normal_images']} {f['proxy']['source']}, {f['proxy']['lesioned_images']} lesioned "
+          "copies")
+    print(f"the proxy's weight: {f['proxy_choice']:g} of the prior's map / {f['scale']:.4g} (proxy pixel AUROC "
+          f"{chosen['proxy_auroc']:.3f}, AP {chosen['proxy_ap']:.3f}, inside the FOV; rule: {f['rule']})")
+    if f["weight"] != f["proxy_choice"]:
+        print(f"weight used: {f['weight']:g} (given)")
+    print(f"wrote the fused run {a.out}; score with wdmt test/predict/export/serve --run {a.out}")
+    return 0
+
+
 def _cmd_benchmark(a: argparse.Namespace) -> int:
     from wdmt.benchmark import benchmark, plan
 
@@ -412,6 +427,17 @@ def _add_use_verbs(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
     tu.add_argument("--checkpoint", default="best", choices=["best", "last"])
     tu.add_argument("--variants", type=int, default=3, help="lesioned copies of each validation normal")
     tu.set_defaults(func=_cmd_tune)
+
+    fu = sub.add_parser("fuse", help="one run from a fitted lesion segmenter and a fitted feature model: the "
+                        "segmenter's map over a small share of the other's, the share chosen on the proxy set")
+    fu.add_argument("--segmenter", required=True, help="a finished run of a segmenter (synth-seg)")
+    fu.add_argument("--prior", required=True, help="a finished run of a feature model (padim, patchcore), same data")
+    fu.add_argument("--out", required=True, help="the fused run directory to write")
+    fu.add_argument("--overwrite", action="store_true")
+    fu.add_argument("--variants", type=int, default=3, help="lesioned copies of each validation normal")
+    fu.add_argument("--weight", type=float, help="the prior's share as given, instead of the proxy's choice (0: the "
+                    "segmenter alone, scored as the fusion scores it)")
+    fu.set_defaults(func=_cmd_fuse)
 
     x = sub.add_parser("export", help="export a run's model (ONNX, dynamic batch) with its thresholds")
     x.add_argument("--run", required=True)

@@ -219,7 +219,7 @@ def stitch(t: torch.Tensor, n: int) -> torch.Tensor:
 def tile_overlap(x, n: int):
     """(C, S, S) -> ((2n-1)^2, C, S/n, S/n): tiles of the n x n grid's size at half-tile strides, row-major; torch or
     numpy. The tiles with even row and column index are exactly the grid's."""
-    c, h, w = x.shape
+    c, h, w = (int(v) for v in x.shape)
     if h != w or h % n or (h // n) % 2:
         raise ValueError(f"cannot cut {h} x {w} into overlapping tiles of {n} x {n}")
     t, m = h // n, 2 * n - 1
@@ -235,7 +235,7 @@ def stitch_overlap(tiles, n: int):
     """Inverse of :func:`tile_overlap`: ((2n-1)^2, C, t, t) -> (C, n*t, n*t); torch or numpy. Each pixel is the
     average of the tiles covering it, weighted by a window that falls toward each tile's edge, where zero padding
     makes reconstructions worst; so the grid's seams disappear."""
-    k, c, t, _ = tiles.shape
+    k, c, t, _ = (int(v) for v in tiles.shape)  # constants, also when traced for ONNX inside a model (fusion)
     m, step = 2 * n - 1, t // 2
     if k != m * m:
         raise ValueError(f"expected {m * m} overlapping tiles, got {k}")
@@ -246,13 +246,14 @@ def stitch_overlap(tiles, n: int):
     for i in range(m):
         for j in range(m):
             norm[:, i * step : i * step + t, j * step : j * step + t] += w
-    if isinstance(tiles, np.ndarray):
-        out = np.zeros((c, n * t, n * t), tiles.dtype)
-    else:
+    if not isinstance(tiles, np.ndarray):  # torch: padded tiles summed, so C stays free in a traced graph
         import torch
+        import torch.nn.functional as F
 
-        out = tiles.new_zeros(c, n * t, n * t)
-        w, norm = torch.from_numpy(w).to(tiles), torch.from_numpy(norm).to(tiles)
+        w, norm, size = torch.from_numpy(w).to(tiles), torch.from_numpy(norm).to(tiles), n * t
+        return sum(F.pad(tiles[i * m + j] * w, (j * step, size - j * step - t, i * step, size - i * step - t))
+                   for i in range(m) for j in range(m)) / norm
+    out = np.zeros((c, n * t, n * t), tiles.dtype)
     for i in range(m):
         for j in range(m):
             out[:, i * step : i * step + t, j * step : j * step + t] += tiles[i * m + j] * w

@@ -87,6 +87,7 @@ from wdmt.models.anogan import AnoGAN, AnoGANConfig  # noqa: E402
 from wdmt.models.attn_unet import AttnUNet, AttnUNetConfig  # noqa: E402
 from wdmt.models.bionet import BiONet, BiONetConfig  # noqa: E402
 from wdmt.models.f_anogan import FAnoGAN, FAnoGANConfig  # noqa: E402
+from wdmt.models.fusion import Fusion, FusionConfig  # noqa: E402
 from wdmt.models.ganomaly import Ganomaly, GanomalyConfig  # noqa: E402
 from wdmt.models.memae import MemAE, MemAEConfig  # noqa: E402
 from wdmt.models.padim import PaDiM, PaDiMConfig  # noqa: E402
@@ -260,6 +261,20 @@ register_model(
     WDMTNet,
     skip="decay",
     hog="multi",
+)
+
+# Built by `wdmt fuse` from a fitted segmenter run and a fitted feature-model run (issue 15), never trained.
+register_model(
+    ModelInfo(
+        "fusion",
+        "the lesion segmenter over a feature model (wdmt fuse); not in the paper",
+        None,
+        composite=True,
+        description="a segmenter's lesion probability plus a small, proxy-chosen share of a feature model's distance",
+        own_score="the maximum of the fused map averaged over 21 x 21 px",
+    ),
+    FusionConfig,
+    Fusion,
 )
 
 __all__ = [

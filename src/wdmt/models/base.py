@@ -40,6 +40,8 @@ class ModelInfo:
     # Fits by collecting features in one pass, with no gradient step (PatchCore, PaDiM): no optimiser, and the
     # gradient tests do not apply.
     memory_bank: bool = False
+    # Built from fitted runs by ``wdmt fuse`` (the fusion of a segmenter and a feature model), never trained.
+    composite: bool = False
     # Config keys the model needs over a preset's, unless the user asks otherwise (e.g. RGB whole pictures for an
     # ImageNet backbone): merged like a config file, nested mappings key by key.
     config_defaults: dict[str, Any] = field(default_factory=dict)
@@ -197,3 +199,10 @@ def topk_mean(maps: torch.Tensor, fraction: float = 0.01) -> torch.Tensor:
     flat = maps.flatten(1)
     k = max(1, int(round(flat.shape[1] * fraction)))
     return flat.topk(k, dim=1).values.mean(dim=1)
+
+
+def pooled_max(maps: torch.Tensor, side: int = 21) -> torch.Tensor:
+    """DRAEM's image score: the maximum of each map averaged over ``side`` x ``side`` px (an odd window no wider than
+    the map): (B,). A lone bright pixel does not make a photograph abnormal; a lesion-sized patch does."""
+    k = min(side, maps.shape[-1] - (1 - maps.shape[-1] % 2))
+    return F.avg_pool2d(maps, k, 1, k // 2, count_include_pad=False).flatten(1).amax(1)

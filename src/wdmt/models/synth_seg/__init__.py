@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from wdmt.models.backbone import block_channels, frozen_lite0, imagenet_normalise
-from wdmt.models.base import AnomalyModel, Batch, ModelOutput
+from wdmt.models.base import AnomalyModel, Batch, ModelOutput, pooled_max
 
 SKIPS = (0, 2, 4, 10)  # 1/2, 1/4, 1/8, 1/16
 
@@ -110,6 +110,4 @@ class SynthSeg(AnomalyModel):
     @torch.no_grad()
     def predict(self, x: torch.Tensor, with_latent: bool = False) -> ModelOutput:
         amap, recon = self.maps(x)
-        k = min(21, x.shape[-1] - (1 - x.shape[-1] % 2))
-        score = F.avg_pool2d(amap, k, 1, k // 2, count_include_pad=False).flatten(1).amax(1)
-        return ModelOutput(recon=recon.float(), anomaly_map=amap, score=score)
+        return ModelOutput(recon=recon.float(), anomaly_map=amap, score=pooled_max(amap))
