@@ -158,7 +158,7 @@ def test_feature_model_through_train_test_predict_and_onnx(name, tiny_synth, tmp
     log = RunDir(tmp_path / "run").log()
     assert len(log) == 1 and float(log[0]["lr"]) == 0.0
     r = api.test(tmp_path / "run", progress=False, n_boot=10, pictures=0)
-    assert r["pixel"]["n_pixels"] == 4 * 96 * 96 and r["pixel"]["auroc"] != 0.5
+    assert r["pixel_all_pixels"]["n_pixels"] == 4 * 96 * 96 and r["pixel"]["auroc"] != 0.5
     assert r["image_own"]["definition"].startswith("the maximum")
     img = sorted((tiny_synth / "abnormal").glob("*.jpg"))[0]
     rows = api.predict(tmp_path / "run", [img], tmp_path / "p", progress=False)

@@ -58,9 +58,10 @@ def test_test_writes_metrics_predictions_pictures(run):
     idx, _ = rd.dataset()
     res = infer(model, load_samples(idx.split("test"), cfg.preprocess, None, progress=False), cfg)
     annotated = [x for x in res if x.item.sample.label == 1 and x.item.prepared.lesion is not None]
-    s = np.concatenate([x.map(cfg.eval).ravel() for x in annotated])
-    y = np.concatenate([x.item.prepared.lesion.ravel() for x in annotated])
-    assert m["pixel"]["n_pixels"] == s.size == len(annotated) * 96 * 96
+    assert cfg.eval.fov == "inside"  # the default: pixels inside the field of view; all pixels beside them
+    s = np.concatenate([x.map(cfg.eval)[x.item.prepared.fov] for x in annotated])
+    y = np.concatenate([x.item.prepared.lesion[x.item.prepared.fov] for x in annotated])
+    assert m["pixel"]["n_pixels"] == s.size < m["pixel_all_pixels"]["n_pixels"] == len(annotated) * 96 * 96
     assert m["pixel"]["auroc"] == pytest.approx(roc_auc_score(y, s), abs=1e-6)
     assert m["pixel"]["ap"] == pytest.approx(average_precision_score(y, s), abs=1e-6)
     lo, hi = m["pixel"]["auroc_ci95"]
@@ -87,7 +88,7 @@ def test_strict_protocol_uses_validation_threshold(run, tmp_path):
     model, cfg = rd.load_model()
     idx, _ = rd.dataset()
     val = infer(model, load_samples(idx.split("val"), cfg.preprocess, None, progress=False), cfg)
-    pix = np.concatenate([v.map(cfg.eval).ravel() for v in val])
+    pix = np.concatenate([v.map(cfg.eval)[v.item.prepared.fov] for v in val])
     assert r["pixel"]["threshold"] == pytest.approx(np.quantile(pix, cfg.eval.pixel_quantile), rel=1e-6)
     scores = [v.score(cfg.eval) for v in val]
     assert r["image"]["threshold"] == pytest.approx(np.quantile(scores, cfg.eval.image_quantile), rel=1e-6)

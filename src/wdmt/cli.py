@@ -390,6 +390,28 @@ def _add_test(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
     e.set_defaults(func=_cmd_test)
 
 
+def _add_fitting_verbs(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
+    """Verbs that choose on validation data after training: tune, fuse."""
+    tu = sub.add_parser("tune", parents=[par["quiet"]],
+                        help="choose tiling, map smoothing, image score and thresholds on validation normals with "
+                             "synthetic lesions (never on test images)")
+    tu.add_argument("--run", required=True)
+    tu.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    tu.add_argument("--variants", type=int, default=3, help="lesioned copies of each validation normal")
+    tu.set_defaults(func=_cmd_tune)
+
+    fu = sub.add_parser("fuse", help="one run from a fitted lesion segmenter and a fitted feature model: the "
+                        "segmenter's map over a small share of the other's, the share chosen on the proxy set")
+    fu.add_argument("--segmenter", required=True, help="a finished run of a segmenter (synth-seg)")
+    fu.add_argument("--prior", required=True, help="a finished run of a feature model (padim, patchcore), same data")
+    fu.add_argument("--out", required=True, help="the fused run directory to write")
+    fu.add_argument("--overwrite", action="store_true")
+    fu.add_argument("--variants", type=int, default=3, help="lesioned copies of each validation normal")
+    fu.add_argument("--weight", type=float, help="the prior's share as given, instead of the proxy's choice (0: the "
+                    "segmenter alone, scored as the fusion scores it)")
+    fu.set_defaults(func=_cmd_fuse)
+
+
 def _add_use_verbs(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
     from wdmt.config import EvalConfig, literal_choices
 
@@ -420,24 +442,7 @@ def _add_use_verbs(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
     sv.add_argument("--max-mb", type=float, default=25.0, help="largest upload accepted (default 25 MB)")
     sv.set_defaults(func=_cmd_serve)
 
-    tu = sub.add_parser("tune", parents=[par["quiet"]],
-                        help="choose tiling, map smoothing, image score and thresholds on validation normals with "
-                             "synthetic lesions (never on test images)")
-    tu.add_argument("--run", required=True)
-    tu.add_argument("--checkpoint", default="best", choices=["best", "last"])
-    tu.add_argument("--variants", type=int, default=3, help="lesioned copies of each validation normal")
-    tu.set_defaults(func=_cmd_tune)
-
-    fu = sub.add_parser("fuse", help="one run from a fitted lesion segmenter and a fitted feature model: the "
-                        "segmenter's map over a small share of the other's, the share chosen on the proxy set")
-    fu.add_argument("--segmenter", required=True, help="a finished run of a segmenter (synth-seg)")
-    fu.add_argument("--prior", required=True, help="a finished run of a feature model (padim, patchcore), same data")
-    fu.add_argument("--out", required=True, help="the fused run directory to write")
-    fu.add_argument("--overwrite", action="store_true")
-    fu.add_argument("--variants", type=int, default=3, help="lesioned copies of each validation normal")
-    fu.add_argument("--weight", type=float, help="the prior's share as given, instead of the proxy's choice (0: the "
-                    "segmenter alone, scored as the fusion scores it)")
-    fu.set_defaults(func=_cmd_fuse)
+    _add_fitting_verbs(sub, par)
 
     x = sub.add_parser("export", help="export a run's model (ONNX, dynamic batch) with its thresholds")
     x.add_argument("--run", required=True)

@@ -125,9 +125,11 @@ class RunDir:
             raise WdmtError(self.config_path, f"not valid JSON: {e}") from e
 
     def config_differs(self, cfg: TrainConfig) -> bool:
-        """Whether a config is on disk and says something else than ``cfg`` (compared through :func:`from_dict`, so
-        fields added to wdmt since the run was written count as their defaults)."""
-        return self.config_path.exists() and to_dict(self.config()) != to_dict(cfg)
+        """Whether a config is on disk and trains otherwise than ``cfg`` (compared through :func:`from_dict`, so
+        fields added to wdmt since the run was written count as their defaults). The evaluation settings are left
+        out: they do not change the weights, and a run keeps the ones it recorded (a resume, a benchmark's reuse)
+        when wdmt's defaults move."""
+        return self.config_path.exists() and {**to_dict(self.config()), "eval": None} != {**to_dict(cfg), "eval": None}
 
     def require_config(self, cfg: TrainConfig, reason: str) -> None:
         if self.config_differs(cfg):

@@ -15,12 +15,14 @@ from wdmt.config import TrainConfig, resolve_config
 from wdmt.rundir import RunDir
 
 # The evaluations every run gets, by folder: (protocol, eval settings changed from the run's own, checkpoint). The
-# tiling is pinned, so that the tables mean the same whatever a run's own default (the grid of the paper's protocol;
-# runs trained before overlapping tiles became the default recorded the grid as theirs).
+# tiling and the FOV handling are pinned, so that the tables mean the same whatever a run's own defaults (the grid
+# and all pixels of the paper's protocol; runs trained before overlapping tiles and FOV pixels became the defaults
+# recorded the paper's as theirs).
+_PAPER = {"tiling": "grid", "fov": "none"}
 EVALUATIONS: dict[str, tuple[str, dict[str, Any], str]] = {
-    "eval-test": ("paper", {"tiling": "grid"}, "best"),
-    "eval-test-strict": ("strict", {"tiling": "grid"}, "best"),
-    "eval-test-overlap": ("paper", {"tiling": "overlap"}, "best"),  # the seam-free tiling beside the paper's grid
+    "eval-test": ("paper", _PAPER, "best"),
+    "eval-test-strict": ("strict", _PAPER, "best"),
+    "eval-test-overlap": ("paper", {**_PAPER, "tiling": "overlap"}, "best"),  # the seam-free tiling beside the grid
     # the honest protocol (issue 14): pixels inside the field of view only, image scores from them, strict thresholds
     "eval-test-inside": ("strict", {"fov": "inside", "tiling": "grid"}, "best"),
 }
@@ -134,7 +136,8 @@ def run_one(
                 progress=False,
             )
     if rd.kept_epochs() and not (rd / PAPER_CHOICE / "metrics.json").exists():
-        api.test(rd.root, protocol="paper", which="paper", out=rd / PAPER_CHOICE, pictures=0, progress=False)
+        api.test(rd.root, protocol="paper", which="paper", ev=replace(cfg.eval, **_PAPER), out=rd / PAPER_CHOICE,
+                 pictures=0, progress=False)
     return read_result(rd, s, seed)
 
 
