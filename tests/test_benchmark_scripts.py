@@ -101,3 +101,11 @@ def test_lesion_kinds_counts_each_bright_pixel_once():
     assert sum(shares.values()) == pytest.approx(1.0)
     assert shares["EX"] > 0.9 and shares["HE"] == 0 and shares["rim"] == 0
 
+
+
+def test_run_speed_times_a_run_as_it_evaluates_itself(tiny_run):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from run_speed import measure
+
+    r = measure(tiny_run, 1)
+    assert r["model"] == "wdmt" and r["photographs_s"] > 0 and r["weights_mb"] > 0
