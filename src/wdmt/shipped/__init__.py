@@ -1,8 +1,9 @@
 """A model that works out of the box (issue 16): a trained run shipped inside the package, weights as safetensors.
 
 A shipped model is a run directory without its training state: ``config.json``, ``calibration.json`` (its strict
-thresholds), ``env.json``, ``log.csv``, ``summary.json``, ``checkpoints/best.safetensors``, and its model card
-(``card.json`` with every number, ``MODEL_CARD.md`` rendered from it). Everything that takes ``--run`` takes it;
+thresholds), ``env.json``, ``summary.json``, ``log.csv`` (a trained run) or ``fusion.json`` (a fused one),
+``checkpoints/best.safetensors``, and its model card (``card.json`` with every number, ``MODEL_CARD.md`` rendered from
+it). Everything that takes ``--run`` takes it;
 ``wdmt predict`` without ``--run`` uses :data:`DEFAULT`. It is built by ``scripts/build_shipped_model.py``.
 """
 
@@ -18,7 +19,8 @@ from wdmt.errors import WdmtError
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT = "fundus-v1"
-RUN_FILES = ("config.json", "calibration.json", "env.json", "log.csv", "summary.json", "data.json")
+RUN_FILES = ("config.json", "calibration.json", "env.json", "summary.json", "data.json")
+OPTIONAL_RUN_FILES = ("log.csv", "fusion.json")  # a trained run's log; a fused run's choice of weight
 MAX_BYTES = 25 * 10**6  # the issue's 25 MB, decimal
 
 
@@ -41,7 +43,7 @@ def pack(run: str | Path, out: str | Path, card_data: dict[str, Any]) -> Path:
 
     rd, out = RunDir(run), Path(out)
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
-    for f in RUN_FILES:
+    for f in RUN_FILES + tuple(f for f in OPTIONAL_RUN_FILES if (rd / f).is_file()):
         shutil.copy2(rd / f, out / f)
     state = rd.load("best")
     weights = out / "checkpoints" / "best.safetensors"
