@@ -54,11 +54,11 @@ def member_map(model: AnomalyModel, x: torch.Tensor, tiles: int) -> torch.Tensor
     """(B, 1, S, S) map of whole pictures ``x``: one pass, or overlapping tiles of S / ``tiles`` blended. The batch
     is folded into the channels for cutting and stitching, so it stays free in an exported graph."""
     if tiles <= 1:
-        return model.predict(x).anomaly_map.float()
+        return model.maps(x)[0].float()  # the map alone: a member's own image score would be thrown away
     c, s = int(x.shape[1]), int(x.shape[-1])
     parts = tile_overlap(x.reshape(-1, s, s), tiles)  # (K, B * C, t, t)
     k, t = int(parts.shape[0]), int(parts.shape[-1])
-    maps = model.predict(parts.reshape(-1, c, t, t)).anomaly_map.float()  # (K * B, 1, t, t)
+    maps = model.maps(parts.reshape(-1, c, t, t))[0].float()  # (K * B, 1, t, t)
     return stitch_overlap(maps.reshape(k, -1, t, t), tiles).unsqueeze(1)
 
 
