@@ -1,13 +1,15 @@
 """The lesion segmenter alone and fused with each feature model (``wdmt fuse``), per seed, side by side:
 
     python benchmarks/fusion.py --bench bench/idrid-cpu [--seeds 5 6 7] [--priors padim patchcore]
-                                [--save docs/benchmarks/idrid-cpu/beyond/fusion.csv]
+                                [--segmenter-tilings overlap whole] [--save docs/benchmarks/idrid-cpu/beyond/fusion.csv]
 
 ``--bench`` is a ``wdmt benchmark --suite beyond`` output folder: its ``runs/synth-seg-sS`` and ``runs/PRIOR-sS`` are
 fused into ``runs/fusion-PRIOR-sS`` (the weight is the proxy set's choice, :mod:`wdmt.fuse`), and
 ``runs/synth-seg-overlap-sS`` is the segmenter alone scored the way the fusion scores it (weight 0: overlapping
-tiles, FOV pixels only), so the fusion's gain is not mixed with the tiling's. Each is tested with strict thresholds
-from validation normals; the row holds the honest protocol's numbers and the paper protocol's all-pixel AUROC.
+tiles, FOV pixels only), so the fusion's gain is not mixed with the tiling's. With ``whole`` among the segmenter
+tilings, ``runs/fusion-PRIOR-whole-sS`` has the segmenter score the whole picture in one pass instead. Each is tested
+with strict thresholds from validation normals; the row holds the honest protocol's numbers, the paper protocol's
+all-pixel AUROC, and the seam and rim ratios of its maps on the validation normals (``map_artifacts.py``).
 """
 
 from __future__ import annotations
@@ -17,16 +19,28 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from map_artifacts import artifact_ratios  # noqa: E402
 
 from wdmt import api  # noqa: E402
 from wdmt.atomic import write_csv_atomic  # noqa: E402
 from wdmt.benchmark.tables import markdown  # noqa: E402
+from wdmt.evaluate import infer  # noqa: E402
 from wdmt.fuse import FUSION_FILE, fuse_runs  # noqa: E402
+from wdmt.pipeline import load_samples  # noqa: E402
 from wdmt.rundir import RunDir  # noqa: E402
 
 
 def _r(v: float | None) -> float | str:
     return "" if v is None else round(v, 4)
+
+
+def artifacts(run: Path) -> dict[str, float]:
+    rd = RunDir(run)
+    model, cfg = rd.load_model()
+    val = load_samples(rd.reference_normals("the artefact figures")[0], cfg.preprocess, None, progress=False)
+    return artifact_ratios(infer(model, val, cfg), cfg.eval)
 
 
 def evaluated_row(run: Path, label: str, seed: int) -> dict:
@@ -37,11 +51,15 @@ def evaluated_row(run: Path, label: str, seed: int) -> dict:
     f = RunDir(run).read_json(FUSION_FILE)
     chosen = next(r for r in f["candidates"] if r["weight"] == f["weight"])
     p, i = m["pixel"], m["image"]
-    return {"method": label, "seed": seed, "weight": f["weight"], "proxy_auroc": _r(chosen["proxy_auroc"]),
-            "proxy_ap": _r(chosen["proxy_ap"]), "auroc_fov": _r(p["auroc"]), "ap_fov": _r(p["ap"]),
+    art = artifacts(run)
+    tiling = "overlap" if RunDir(run).config().model_options["segmenter_tiles"] > 1 else "whole"
+    return {"method": label, "seed": seed, "segmenter_tiling": tiling, "weight": f["weight"],
+            "proxy_auroc": _r(chosen["proxy_auroc"]), "proxy_ap": _r(chosen["proxy_ap"]),
+            "auroc_fov": _r(p["auroc"]), "ap_fov": _r(p["ap"]),
             "dice_strict_fov": _r(p.get("f1")), "image_auroc": _r(i.get("auroc")),
             "image_acc_strict": _r(i.get("balanced_accuracy")),
-            "auroc_all_pixels": _r((m.get("pixel_all_pixels") or {}).get("auroc"))}
+            "auroc_all_pixels": _r((m.get("pixel_all_pixels") or {}).get("auroc")),
+            "seam_ratio_val": _r(art["seam_ratio"]), "rim_ratio_val": _r(art["rim_ratio"])}
 
 
 def main() -> None:
@@ -49,6 +67,7 @@ def main() -> None:
     ap.add_argument("--bench", required=True, type=Path)
     ap.add_argument("--seeds", nargs="+", type=int, default=[5, 6, 7])
     ap.add_argument("--priors", nargs="+", default=["padim", "patchcore"])
+    ap.add_argument("--segmenter-tilings", nargs="+", default=["overlap"], choices=["overlap", "whole"])
     ap.add_argument("--save", type=Path)
     a = ap.parse_args()
     runs = a.bench / "runs"
@@ -60,10 +79,11 @@ def main() -> None:
             fuse_runs(seg, runs / f"{a.priors[0]}-s{seed}", alone, weight=0.0, overwrite=True)
         rows.append(evaluated_row(alone, "synth-seg (overlapping tiles)", seed))
         for prior in a.priors:
-            out = runs / f"fusion-{prior}-s{seed}"
-            if not (out / "summary.json").exists():
-                fuse_runs(seg, runs / f"{prior}-s{seed}", out, overwrite=True)
-            rows.append(evaluated_row(out, f"fusion: synth-seg + {prior}", seed))
+            for tiling in a.segmenter_tilings:
+                out = runs / (f"fusion-{prior}-s{seed}" if tiling == "overlap" else f"fusion-{prior}-{tiling}-s{seed}")
+                if not (out / "summary.json").exists():
+                    fuse_runs(seg, runs / f"{prior}-s{seed}", out, segmenter_tiling=tiling, overwrite=True)
+                rows.append(evaluated_row(out, f"fusion: synth-seg + {prior}", seed))
     if a.save:
         write_csv_atomic(a.save, rows)
     print(markdown(rows), end="")

@@ -328,3 +328,18 @@ def test_fusion_weight_is_the_proxys_choice_when_the_prior_orders_what_the_segme
     # a prior that only adds noise is not chosen
     weight, _ = choose_weight([lesion * 1.0], [rng.random((40, 40))], [item], 1.0, EvalConfig(fov="inside"))
     assert weight == 0
+
+
+def test_fused_config_scores_whole_pictures_and_names_the_segmenters_tiling():
+    from wdmt.config import resolve_config
+    from wdmt.errors import WdmtError
+    from wdmt.fuse import fused_config
+
+    seg, prior = resolve_config("cpu", model="synth-seg"), resolve_config("cpu", model="padim")
+    cfg = fused_config(seg, prior, 0.01, 2.0)
+    assert cfg.model == "fusion" and cfg.preprocess.tiles == 1 and cfg.eval.tiling == "whole"
+    assert cfg.eval.fov == "inside" and cfg.model_options["segmenter_tiles"] == seg.preprocess.tiles == 3
+    assert cfg.model_options["prior_tiles"] == 1 and cfg.model_options["weight"] == 0.01
+    assert fused_config(seg, prior, 0.01, 2.0, "whole").model_options["segmenter_tiles"] == 1
+    with pytest.raises(WdmtError, match="overlap or whole"):
+        fused_config(seg, prior, 0.01, 2.0, "grid")

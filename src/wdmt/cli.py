@@ -200,7 +200,8 @@ def _cmd_tune(a: argparse.Namespace) -> int:
 def _cmd_fuse(a: argparse.Namespace) -> int:
     from wdmt.fuse import fuse_runs
 
-    f = fuse_runs(a.segmenter, a.prior, a.out, weight=a.weight, overwrite=a.overwrite, variants=a.variants)
+    f = fuse_runs(a.segmenter, a.prior, a.out, weight=a.weight, segmenter_tiling=a.segmenter_tiling,
+                  overwrite=a.overwrite, variants=a.variants)
     chosen = next(r for r in f["candidates"] if r["weight"] == f["proxy_choice"])
     print(f"proxy set: {f['proxy']['normal_images']} {f['proxy']['source']}, {f['proxy']['lesioned_images']} lesioned "
           "copies")
@@ -407,6 +408,8 @@ def _add_fitting_verbs(sub: Any, par: dict[str, argparse.ArgumentParser]) -> Non
     fu.add_argument("--out", required=True, help="the fused run directory to write")
     fu.add_argument("--overwrite", action="store_true")
     fu.add_argument("--variants", type=int, default=3, help="lesioned copies of each validation normal")
+    fu.add_argument("--segmenter-tiling", default="overlap", choices=["overlap", "whole"],
+                    help="the segmenter on overlapping tiles of its training tile (default) or the whole picture")
     fu.add_argument("--weight", type=float, help="the prior's share as given, instead of the proxy's choice (0: the "
                     "segmenter alone, scored as the fusion scores it)")
     fu.set_defaults(func=_cmd_fuse)

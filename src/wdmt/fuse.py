@@ -51,9 +51,14 @@ def _check_compatible(seg: RunDir, prior: RunDir) -> tuple[TrainConfig, TrainCon
     return s, p
 
 
-def fused_config(s: TrainConfig, p: TrainConfig, weight: float, scale: float) -> TrainConfig:
-    """The fused run's config: the segmenter run's, on whole pictures, with both members described."""
-    opts = {"segmenter": s.model, "segmenter_options": dict(s.model_options), "segmenter_tiles": s.preprocess.tiles,
+def fused_config(s: TrainConfig, p: TrainConfig, weight: float, scale: float,
+                 segmenter_tiling: str = "overlap") -> TrainConfig:
+    """The fused run's config: the segmenter run's, on whole pictures, with both members described.
+    ``segmenter_tiling``: ``overlap`` (overlapping tiles of its training tile, blended) or ``whole`` (one pass)."""
+    if segmenter_tiling not in ("overlap", "whole"):
+        raise WdmtError(None, f"segmenter tiling must be overlap or whole, not {segmenter_tiling!r}")
+    tiles = s.preprocess.tiles if segmenter_tiling == "overlap" else 1
+    opts = {"segmenter": s.model, "segmenter_options": dict(s.model_options), "segmenter_tiles": tiles,
             "prior": p.model, "prior_options": dict(p.model_options), "prior_tiles": p.preprocess.tiles,
             "weight": weight, "scale": scale}
     return replace(s, model="fusion", model_options=opts, preprocess=replace(s.preprocess, tiles=1),
@@ -90,7 +95,7 @@ def member_maps(model: Any, items: list[Any]) -> tuple[list[np.ndarray], list[np
 
 
 def fuse_runs(segmenter: str | Path, prior: str | Path, out: str | Path, *, weight: float | None = None,
-              overwrite: bool = False, variants: int = 3) -> dict[str, Any]:
+              segmenter_tiling: str = "overlap", overwrite: bool = False, variants: int = 3) -> dict[str, Any]:
     """Build the fused run in ``out``; returns what ``fusion.json`` holds. ``weight``: the prior's share as given
     (0: the segmenter alone on the fused run's tiling, for ablations) instead of the proxy's choice."""
     seg_rd, prior_rd, out = RunDir(segmenter), RunDir(prior), Path(out)
@@ -99,7 +104,7 @@ def fuse_runs(segmenter: str | Path, prior: str | Path, out: str | Path, *, weig
         if not overwrite:
             raise WdmtError(out, "run directory exists and is not empty; use --overwrite")
         shutil.rmtree(out)
-    cfg = fused_config(s, p, 0.0, 1.0)
+    cfg = fused_config(s, p, 0.0, 1.0, segmenter_tiling)
     model = create_model("fusion", **cfg.model_options, in_channels=cfg.preprocess.in_channels, pretrained=False)
     model.segmenter.load_state_dict(seg_rd.load("best")["model"])
     model.prior.load_state_dict(prior_rd.load("best")["model"])
@@ -116,7 +121,7 @@ def fuse_runs(segmenter: str | Path, prior: str | Path, out: str | Path, *, weig
         weight = chosen
     elif weight < 0:
         raise WdmtError(None, f"--weight must be 0 or more, not {weight}")
-    cfg = fused_config(s, p, weight, scale)
+    cfg = fused_config(s, p, weight, scale, segmenter_tiling)
     rd = RunDir(out)
     rd.start(cfg, environment(torch.device("cpu"), cfg.seed), seg_rd.read_json("data.json"))
     state = {f"segmenter.{k}": v for k, v in model.segmenter.state_dict().items()}
