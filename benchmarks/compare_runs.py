@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from wdmt import api  # noqa: E402
 from wdmt.atomic import write_csv_atomic  # noqa: E402
 from wdmt.benchmark.tables import markdown  # noqa: E402
+from wdmt.config import PAPER_EVAL  # noqa: E402
 from wdmt.rundir import RunDir  # noqa: E402
 
 
@@ -36,7 +37,7 @@ def row(run: Path) -> dict:
 
     rd = RunDir(run)
     cfg = rd.config()
-    paper = evaluated(run, "eval-test")
+    paper = evaluated(run, "eval-test", ev=replace(cfg.eval, **PAPER_EVAL))
     inside = evaluated(run, "eval-test-fov-strict", protocol="strict", ev=replace(cfg.eval, fov="inside"))
     p, i = inside["pixel"], inside["image"]
     return {"run": run.name, "model": cfg.model, "seed": cfg.seed, "cpu_bf16": cfg.cpu_bf16,

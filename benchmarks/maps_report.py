@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from wdmt import api  # noqa: E402
+from wdmt.config import PAPER_EVAL  # noqa: E402
 from wdmt.rundir import RunDir  # noqa: E402
 from wdmt.tune import tune_run  # noqa: E402
 
@@ -46,10 +47,11 @@ def evaluations(run: Path, hrf: str | None) -> dict[str, dict]:
 
     cfg = RunDir(run).config()
     kw = {"pictures": 0, "progress": False}
+    paper = replace(cfg.eval, **PAPER_EVAL)  # whatever the run's own defaults
     rows = {
-        "paper protocol": api.test(run, out=run / "eval-test", **kw),
-        "strict protocol": api.test(run, protocol="strict", out=run / "eval-test-strict", **kw),
-        "FOV only, grid": api.test(run, ev=replace(cfg.eval, fov="inside"), out=run / "eval-test-inside", **kw),
+        "paper protocol": api.test(run, ev=paper, out=run / "eval-test", **kw),
+        "strict protocol": api.test(run, protocol="strict", ev=paper, out=run / "eval-test-strict", **kw),
+        "FOV only, grid": api.test(run, ev=replace(paper, fov="inside"), out=run / "eval-test-inside", **kw),
         "FOV only, whole picture": api.test(run, ev=replace(cfg.eval, fov="inside", tiling="whole"),
                                             out=run / "eval-test-whole", **kw),
     }

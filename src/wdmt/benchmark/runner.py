@@ -11,18 +11,17 @@ import numpy as np
 
 from wdmt import api
 from wdmt.benchmark.suites import Setting, normalise, seed_list, suite_settings
-from wdmt.config import TrainConfig, resolve_config
+from wdmt.config import PAPER_EVAL, TrainConfig, resolve_config
 from wdmt.rundir import RunDir
 
 # The evaluations every run gets, by folder: (protocol, eval settings changed from the run's own, checkpoint). The
 # tiling and the FOV handling are pinned, so that the tables mean the same whatever a run's own defaults (the grid
 # and all pixels of the paper's protocol; runs trained before overlapping tiles and FOV pixels became the defaults
 # recorded the paper's as theirs).
-_PAPER = {"tiling": "grid", "fov": "none"}
 EVALUATIONS: dict[str, tuple[str, dict[str, Any], str]] = {
-    "eval-test": ("paper", _PAPER, "best"),
-    "eval-test-strict": ("strict", _PAPER, "best"),
-    "eval-test-overlap": ("paper", {**_PAPER, "tiling": "overlap"}, "best"),  # the seam-free tiling beside the grid
+    "eval-test": ("paper", PAPER_EVAL, "best"),
+    "eval-test-strict": ("strict", PAPER_EVAL, "best"),
+    "eval-test-overlap": ("paper", {**PAPER_EVAL, "tiling": "overlap"}, "best"),  # the seam-free tiling beside the grid
     # the honest protocol (issue 14): pixels inside the field of view only, image scores from them, strict thresholds
     "eval-test-inside": ("strict", {"fov": "inside", "tiling": "grid"}, "best"),
 }
@@ -136,7 +135,7 @@ def run_one(
                 progress=False,
             )
     if rd.kept_epochs() and not (rd / PAPER_CHOICE / "metrics.json").exists():
-        api.test(rd.root, protocol="paper", which="paper", ev=replace(cfg.eval, **_PAPER), out=rd / PAPER_CHOICE,
+        api.test(rd.root, protocol="paper", which="paper", ev=replace(cfg.eval, **PAPER_EVAL), out=rd / PAPER_CHOICE,
                  pictures=0, progress=False)
     return read_result(rd, s, seed)
 
