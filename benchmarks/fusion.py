@@ -21,14 +21,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from map_artifacts import artifact_ratios  # noqa: E402
+from map_artifacts import run_ratios  # noqa: E402
 
 from wdmt import api  # noqa: E402
 from wdmt.atomic import write_csv_atomic  # noqa: E402
 from wdmt.benchmark.tables import markdown  # noqa: E402
-from wdmt.evaluate import infer  # noqa: E402
 from wdmt.fuse import FUSION_FILE, fuse_runs  # noqa: E402
-from wdmt.pipeline import load_samples  # noqa: E402
 from wdmt.rundir import RunDir  # noqa: E402
 
 
@@ -36,23 +34,16 @@ def _r(v: float | None) -> float | str:
     return "" if v is None else round(v, 4)
 
 
-def artifacts(run: Path) -> dict[str, float]:
-    rd = RunDir(run)
-    model, cfg = rd.load_model()
-    val = load_samples(rd.reference_normals("the artefact figures")[0], cfg.preprocess, None, progress=False)
-    return artifact_ratios(infer(model, val, cfg), cfg.eval)
-
-
 def evaluated_row(run: Path, label: str, seed: int) -> dict:
     folder = run / "eval-test-inside"
     if not (folder / "metrics.json").exists():
         api.test(run, protocol="strict", out=folder, pictures=0, progress=False)
-    m = RunDir(run).read_json("eval-test-inside/metrics.json")
-    f = RunDir(run).read_json(FUSION_FILE)
+    rd = RunDir(run)
+    m, f = rd.read_json("eval-test-inside/metrics.json"), rd.read_json(FUSION_FILE)
     chosen = next(r for r in f["candidates"] if r["weight"] == f["weight"])
     p, i = m["pixel"], m["image"]
-    art = artifacts(run)
-    tiling = "overlap" if RunDir(run).config().model_options["segmenter_tiles"] > 1 else "whole"
+    art = run_ratios(run)
+    tiling = "overlap" if rd.config().model_options["segmenter_tiles"] > 1 else "whole"
     return {"method": label, "seed": seed, "segmenter_tiling": tiling, "weight": f["weight"],
             "proxy_auroc": _r(chosen["proxy_auroc"]), "proxy_ap": _r(chosen["proxy_ap"]),
             "auroc_fov": _r(p["auroc"]), "ap_fov": _r(p["ap"]),

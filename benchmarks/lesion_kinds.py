@@ -20,9 +20,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from map_artifacts import band_masks  # noqa: E402
 
 from wdmt import metrics as M  # noqa: E402
 from wdmt.atomic import write_csv_atomic  # noqa: E402
@@ -55,11 +57,6 @@ def _auroc_ap(pos: np.ndarray, neg: np.ndarray) -> tuple[float, float]:
     return M.auroc(c), M.average_precision(c)
 
 
-def rim_band(fov: np.ndarray) -> np.ndarray:
-    inner = ndimage.binary_erosion(fov, iterations=max(1, round(10 * fov.shape[0] / 768)), border_value=1)
-    return fov & ~inner
-
-
 def top_shares(amap: np.ndarray, fov: np.ndarray, km: dict[str, np.ndarray]) -> dict[str, float]:
     """What the brightest ``TOP`` share of FOV pixels are, each pixel counted once: lesion kinds first, then the disc,
     the rim band, and the rest."""
@@ -71,7 +68,7 @@ def top_shares(amap: np.ndarray, fov: np.ndarray, km: dict[str, np.ndarray]) -> 
         hit = top & km[k] & ~claimed
         out[k] = hit.sum() / n
         claimed |= hit
-    rim = top & rim_band(fov) & ~claimed
+    rim = top & band_masks(fov.shape[0], 3, fov)["rim"] & ~claimed
     out["rim"] = rim.sum() / n
     out["other"] = (top & ~claimed & ~rim).sum() / n
     return out

@@ -58,6 +58,17 @@ def artifact_ratios(results: list, ev) -> dict[str, float]:
             "mean_map": mean["interior"]}
 
 
+def validation_normals(rd: RunDir, cfg) -> list:
+    return load_samples(rd.reference_normals("the artefact figures")[0], cfg.preprocess, None, progress=False)
+
+
+def run_ratios(run: Path) -> dict[str, float]:
+    """Seam and rim ratios of a run's maps as it evaluates itself, on its validation normals."""
+    rd = RunDir(run)
+    model, cfg = rd.load_model()
+    return artifact_ratios(infer(model, validation_normals(rd, cfg), cfg), cfg.eval)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", required=True)
@@ -65,7 +76,7 @@ def main() -> int:
     a = ap.parse_args()
     rd = RunDir(a.run)
     model, cfg = rd.load_model()
-    val = load_samples(rd.reference_normals("the artefact figures")[0], cfg.preprocess, None, progress=False)
+    val = validation_normals(rd, cfg)
     settings = {f"{t}, sigma {cfg.eval.smooth_sigma:g}": replace(cfg.eval, tiling=t, fov="inside")
                 for t in candidate_tilings(model.info.input_size)}
     if (rd / TUNING_FILE).exists():

@@ -48,7 +48,7 @@ def train(data: str | Path, cfg: TrainConfig, out: str | Path, *, format: str = 
           resume: bool = False, overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
     """Train ``cfg.model`` on the normal images of ``data``; calibrate strict thresholds on its val normals."""
     out = Path(out)
-    if MODELS.get(cfg.model) is not None and MODELS[cfg.model].info.composite:
+    if (entry := MODELS.get(cfg.model)) is not None and entry.info.composite:
         raise WdmtError(None, f"model {cfg.model} is not trained: 'wdmt fuse' builds it from two fitted runs")
     dist_info = init_from_env()  # a plain run is world size 1; under torchrun only rank 0 writes
     if dist_info.is_main and out.exists() and any(out.iterdir()) and not resume:

@@ -46,6 +46,11 @@ def model_config(name: str, **overrides: Any) -> Any:
     return entry.config_cls(**{**entry.defaults, **overrides})
 
 
+def takes_option(name: str, option: str) -> bool:
+    """Whether a registered model's config has ``option`` (``pretrained``: the models with an ImageNet backbone)."""
+    return option in MODELS[name].config_cls.__dataclass_fields__
+
+
 def create_model(name: str, **overrides: Any) -> AnomalyModel:
     """Build a registered model; ``overrides`` are fields of its config dataclass."""
     cfg = model_config(name, **overrides)
@@ -60,7 +65,7 @@ def build_from_config(cfg: Any, for_loading: bool = False) -> AnomalyModel:
     the ``wdmt[features]`` extra (a run or the shipped model then scores without it)."""
     opts = dict(cfg.model_options)
     opts.setdefault("in_channels", cfg.preprocess.in_channels)
-    if for_loading and "pretrained" in MODELS[cfg.model].config_cls.__dataclass_fields__:
+    if for_loading and takes_option(cfg.model, "pretrained"):
         opts["pretrained"] = False
     return create_model(cfg.model, **opts)
 

@@ -42,10 +42,10 @@ class FusionConfig:
 
 
 def _member(name: str, options: dict[str, Any], cfg: FusionConfig) -> AnomalyModel:
-    from wdmt.models import MODELS, create_model
+    from wdmt.models import create_model, takes_option
 
     opts = {"in_channels": cfg.in_channels, **options}
-    if "pretrained" in MODELS[name].config_cls.__dataclass_fields__:
+    if takes_option(name, "pretrained"):
         opts["pretrained"] = cfg.pretrained and options.get("pretrained", True)
     return create_model(name, **opts)
 
