@@ -1,13 +1,17 @@
 """The lesion segmenter alone and fused with each feature model (``wdmt fuse``), per seed, side by side:
 
     python benchmarks/fusion.py --bench bench/idrid-cpu [--seeds 5 6 7] [--priors padim patchcore]
-                                [--segmenter-tilings overlap whole] [--save docs/benchmarks/idrid-cpu/beyond/fusion.csv]
+                                [--segmenter-tilings overlap whole] [--segmenter synth-seg]
+                                [--save docs/benchmarks/idrid-cpu/beyond/fusion.csv]
 
 ``--bench`` is a ``wdmt benchmark --suite beyond`` output folder: its ``runs/synth-seg-sS`` and ``runs/PRIOR-sS`` are
 fused into ``runs/fusion-PRIOR-sS`` (the weight is the proxy set's choice, :mod:`wdmt.fuse`), and
 ``runs/synth-seg-overlap-sS`` is the segmenter alone scored the way the fusion scores it (weight 0: overlapping
 tiles, FOV pixels only), so the fusion's gain is not mixed with the tiling's. With ``whole`` among the segmenter
-tilings, ``runs/fusion-PRIOR-whole-sS`` has the segmenter score the whole picture in one pass instead. Each is tested
+tilings, ``runs/fusion-PRIOR-whole-sS`` has the segmenter score the whole picture in one pass instead. With
+``--segmenter NAME`` the segmenter runs are ``runs/NAME-sS`` (e.g. ``synth-seg-fundus``, trained with
+``configs/synth-fundus.yaml``) and every output name starts ``NAME-`` instead (``synth-seg-fundus-overlap-sS``,
+``fusion-synth-seg-fundus-padim-sS``). Each is tested
 with strict thresholds from validation normals; the row holds the honest protocol's numbers, the paper protocol's
 all-pixel AUROC, and the seam and rim ratios of its maps on the validation normals (``map_artifacts.py``).
 """
@@ -59,22 +63,25 @@ def main() -> None:
     ap.add_argument("--seeds", nargs="+", type=int, default=[5, 6, 7])
     ap.add_argument("--priors", nargs="+", default=["padim", "patchcore"])
     ap.add_argument("--segmenter-tilings", nargs="+", default=["overlap"], choices=["overlap", "whole"])
+    ap.add_argument("--segmenter", default="synth-seg", help="the segmenter runs' name, before -sS")
     ap.add_argument("--save", type=Path)
     a = ap.parse_args()
     runs = a.bench / "runs"
     rows = []
     for seed in a.seeds:
-        seg = runs / f"synth-seg-s{seed}"
-        alone = runs / f"synth-seg-overlap-s{seed}"
+        seg = runs / f"{a.segmenter}-s{seed}"
+        alone = runs / f"{a.segmenter}-overlap-s{seed}"
+        fused = "fusion" if a.segmenter == "synth-seg" else f"fusion-{a.segmenter}"
         if not (alone / "summary.json").exists():
             fuse_runs(seg, runs / f"{a.priors[0]}-s{seed}", alone, weight=0.0, overwrite=True)
-        rows.append(evaluated_row(alone, "synth-seg (overlapping tiles)", seed))
+        rows.append(evaluated_row(alone, f"{a.segmenter} (overlapping tiles)", seed))
         for prior in a.priors:
             for tiling in a.segmenter_tilings:
-                out = runs / (f"fusion-{prior}-s{seed}" if tiling == "overlap" else f"fusion-{prior}-{tiling}-s{seed}")
+                name = f"{fused}-{prior}" if tiling == "overlap" else f"{fused}-{prior}-{tiling}"
+                out = runs / f"{name}-s{seed}"
                 if not (out / "summary.json").exists():
                     fuse_runs(seg, runs / f"{prior}-s{seed}", out, segmenter_tiling=tiling, overwrite=True)
-                rows.append(evaluated_row(out, f"fusion: synth-seg + {prior}", seed))
+                rows.append(evaluated_row(out, f"fusion: {a.segmenter} + {prior}", seed))
     if a.save:
         write_csv_atomic(a.save, rows)
     print(markdown(rows), end="")

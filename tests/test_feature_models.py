@@ -7,7 +7,7 @@ import contextlib
 import pytest
 import torch
 
-from wdmt.models import MODELS, Batch, create_model
+from wdmt.models import MODELS, Batch, create_model, takes_option
 from wdmt.models.backbone import EfficientNetLite0, SameConv2d, block_channels, block_stride
 from wdmt.models.patchcore import greedy_coreset, nearest_distance
 
@@ -91,8 +91,14 @@ def test_chunked_nearest_distance_is_exact():
         torch.testing.assert_close(nearest_distance(q, bank, chunk), ref, atol=1e-4, rtol=1e-4)
 
 
+def _offline(name: str) -> dict:
+    """Options that build a memory-bank model without the ImageNet weights (random backbone), where it has one;
+    the contrast model, which has none, looks at both sides of its contrast so that the tests' bright patch counts."""
+    return {"pretrained": False} if takes_option(name, "pretrained") else {"polarity": "both"}
+
+
 def _fitted(name: str, pictures: torch.Tensor, **opts):
-    model = create_model(name, pretrained=False, **opts)
+    model = create_model(name, **{**_offline(name), **opts})
     model.train()
     assert model.configure_optimizers(1e-3, 0.0) == []
     for x in pictures.split(2):
@@ -115,7 +121,7 @@ def test_fit_save_load_and_typed_maps(name, tmp_path):
     assert out.score[1] > out.score[0]
     assert out.anomaly_map[1, 0, 24:32, 24:32].mean() > out.anomaly_map[1, 0, :, 50:].mean()
     torch.save(model.state_dict(), tmp_path / "m.pt")
-    fresh = create_model(name, pretrained=False)
+    fresh = create_model(name, **_offline(name))
     fresh.load_state_dict(torch.load(tmp_path / "m.pt", weights_only=True))
     fresh.eval()
     torch.testing.assert_close(fresh.predict(x).anomaly_map, out.anomaly_map)
@@ -152,7 +158,8 @@ def test_feature_model_through_train_test_predict_and_onnx(name, tiny_synth, tmp
     from wdmt.config import resolve_config
     from wdmt.rundir import RunDir
 
-    cfg = resolve_config("tiny", model=name, model_options={"pretrained": _has_weights()})
+    opts = {"pretrained": _has_weights()} if takes_option(name, "pretrained") else {}
+    cfg = resolve_config("tiny", model=name, model_options=opts)
     assert cfg.epochs == 1 and cfg.preprocess.tiles == 1 and cfg.preprocess.channels == "rgb"
     api.train(tiny_synth, cfg, tmp_path / "run", progress=False)
     log = RunDir(tmp_path / "run").log()
@@ -171,14 +178,15 @@ def test_feature_model_through_train_test_predict_and_onnx(name, tiny_synth, tmp
     assert json.loads(json.dumps(e["metadata"]))["thresholds"]["image_threshold"] is not None
 
 
-def test_pasted_lesions_are_seeded_inside_the_fov_and_change_only_their_pixels():
+@pytest.mark.parametrize("style", ["generic", "fundus"])
+def test_pasted_lesions_are_seeded_inside_the_fov_and_change_only_their_pixels(style):
     from wdmt.lesion_synth import paste_lesions
 
     img = torch.rand(16, 3, 64, 64)
     fov = torch.zeros(16, 1, 64, 64)
     fov[..., 8:56, 8:56] = 1
-    a, ma = paste_lesions(img, fov, torch.Generator().manual_seed(1))
-    b, mb = paste_lesions(img, fov, torch.Generator().manual_seed(1))
+    a, ma = paste_lesions(img, fov, torch.Generator().manual_seed(1), style=style)
+    b, mb = paste_lesions(img, fov, torch.Generator().manual_seed(1), style=style)
     assert torch.equal(a, b) and torch.equal(ma, mb)
     assert ma[..., :8, :].sum() == 0 and ma[..., :, 56:].sum() == 0  # labels only inside the FOV
     changed = (a - img).abs().amax(1, keepdim=True) > 1e-6
@@ -188,6 +196,22 @@ def test_pasted_lesions_are_seeded_inside_the_fov_and_change_only_their_pixels()
     assert 2 <= with_lesions.sum() <= 14  # about half the tiles (p = 0.5)
     clean = with_lesions == 0
     assert torch.equal(a[clean], img[clean])
+
+
+def test_fundus_style_red_lesions_darken_green_more_than_red_and_unknown_styles_refuse():
+    from wdmt.lesion_synth import paste_lesions
+
+    retina = torch.tensor([0.7, 0.35, 0.15]).view(1, 3, 1, 1).expand(64, 3, 64, 64).contiguous()  # flat orange
+    out, mask = paste_lesions(retina, None, torch.Generator().manual_seed(0), p=1.0, style="fundus")
+    darker = (out < retina - 1e-4).all(1)  # on a flat tile only the red lesions darken every channel
+    tiles_with_red = darker.flatten(1).any(1).float().mean().item()
+    assert 0.2 <= tiles_with_red <= 0.6  # 40 % of lesioned tiles
+    drop = 1 - out.permute(1, 0, 2, 3)[:, darker] / retina.permute(1, 0, 2, 3)[:, darker]
+    assert (drop[1] > drop[0]).float().mean() > 0.8 and drop[1].mean() > 2 * drop[0].mean()  # green carries it
+    assert drop[1].max() <= 0.66  # about as dark as a vessel, never black
+    assert mask[darker.unsqueeze(1) & (out[:, 1:2] < 0.3)].float().mean() > 0.9  # clearly darker pixels are labelled
+    with pytest.raises(ValueError, match="unknown lesion style"):
+        paste_lesions(retina[:1], None, torch.Generator(), style="cartoon")
 
 
 def test_synth_lesion_batches_carry_masks_and_a_clean_target():

@@ -175,6 +175,7 @@ def test_models_cli_lists_every_model(capsys):
         "proxyano",
         "patchcore",
         "padim",
+        "contrast",
         "synth-seg",
         "wdmt-synth",
         "fusion",

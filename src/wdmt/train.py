@@ -77,7 +77,7 @@ def make_batch(tiles: TileSet, idx: torch.Tensor, cfg: TrainConfig, gen: torch.G
     img, hog, fov = paired_flips([img, hog, fov], gen)  # one draw per sample, however many tensors: same RNG stream
     clean, lesion = img, None
     if cfg.synth_lesions:
-        img, lesion = paste_lesions(img, fov, gen)
+        img, lesion = paste_lesions(img, fov, gen, style=cfg.synth_style)
     lo, hi = cfg.blur_sigma
     blurred = random_blur(img, gen, (lo, hi), cfg.blur_kernel) if hi > 0 else img
     target = clean if cfg.synth_lesions or cfg.recon_target == "clean" else blurred

@@ -91,6 +91,7 @@ from wdmt.models.ae_baur import BaurAE, BaurAEConfig  # noqa: E402
 from wdmt.models.anogan import AnoGAN, AnoGANConfig  # noqa: E402
 from wdmt.models.attn_unet import AttnUNet, AttnUNetConfig  # noqa: E402
 from wdmt.models.bionet import BiONet, BiONetConfig  # noqa: E402
+from wdmt.models.contrast import ContrastConfig, LocalContrast  # noqa: E402
 from wdmt.models.f_anogan import FAnoGAN, FAnoGANConfig  # noqa: E402
 from wdmt.models.fusion import Fusion, FusionConfig  # noqa: E402
 from wdmt.models.ganomaly import Ganomaly, GanomalyConfig  # noqa: E402
@@ -239,6 +240,20 @@ register_model(
     ),
     PaDiMConfig,
     PaDiM,
+)
+register_model(
+    ModelInfo(
+        "contrast",
+        "local green-channel contrast against the retina around it, standardised per cell; not in the paper",
+        None,
+        memory_bank=True,
+        config_defaults=_FEATURE_FIT,
+        description="how much darker than its surroundings each pixel is (the red-lesion cue), per-cell z-score; "
+        "no backbone, fits in one pass",
+        own_score="the maximum of the smoothed contrast map",
+    ),
+    ContrastConfig,
+    LocalContrast,
 )
 # Beyond the paper (issue 15): trained on normal photographs with synthetic lesions pasted in (wdmt.lesion_synth).
 register_model(
