@@ -367,3 +367,23 @@ def test_fused_config_scores_whole_pictures_and_names_the_segmenters_tiling():
     assert fused_config(seg, prior, 0.01, 2.0, "whole").model_options["segmenter_tiles"] == 1
     with pytest.raises(WdmtError, match="overlap or whole"):
         fused_config(seg, prior, 0.01, 2.0, "grid")
+
+
+def test_contrast_finds_a_dark_blot_and_not_the_rim_of_the_field_of_view():
+    """The background is normalised over the FOV, so the black surround does not make the rim look bright or dark;
+    a blot darker in green than the retina around it is what lights up."""
+    yy, xx = torch.meshgrid(torch.arange(128.0), torch.arange(128.0), indexing="ij")
+    disc = (((yy - 64) ** 2 + (xx - 64) ** 2) < 56**2).float()
+    retina = torch.tensor([0.7, 0.35, 0.15]).view(1, 3, 1, 1) * disc
+    g = torch.Generator().manual_seed(0)
+    normals = (retina * (1 + 0.03 * torch.randn(4, 1, 128, 128, generator=g))).clamp(0, 1)
+    model = _fitted("contrast", normals, background_sigma=6.0)
+    x = retina.clone()
+    blot = ((yy - 50) ** 2 + (xx - 70) ** 2) < 5**2
+    x[0, 1][blot] *= 0.5
+    amap = model.predict(x).anomaly_map[0, 0]
+    rim = (disc > 0) & (((yy - 64) ** 2 + (xx - 64) ** 2) > 50**2)
+    assert amap[blot].mean() > 4 * amap[rim].mean() and amap[blot].mean() > 4 * amap[disc > 0].mean()
+    assert (amap[disc == 0] == 0).all()
+    with pytest.raises(RuntimeError, match="fit it first"):
+        create_model("contrast").eval().predict(x)

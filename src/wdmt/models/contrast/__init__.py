@@ -127,7 +127,7 @@ class LocalContrast(AnomalyModel):
         idx = cell_of_pixels(*c.shape[-2:], self.cfg.grid, c.device)
         z = (c - self.mean[idx]) / self.std[idx]
         side = {"dark": -z, "bright": z, "both": z.abs()}[self.cfg.polarity]
-        return smooth(side.clamp_min(0) * fov, self.cfg.smooth_sigma), x
+        return smooth(side.clamp_min(0) * fov, self.cfg.smooth_sigma) * fov, x
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, with_latent: bool = False) -> ModelOutput:
