@@ -1,0 +1,65 @@
+"""How the proxy set's choice of a fusion weight compares with the test set's, read after the choice (never to choose):
+
+    python benchmarks/fusion_weights.py --runs FUSED_RUN [FUSED_RUN ...] [--save docs/....csv]
+
+For each fused run (``wdmt fuse``), every candidate weight of its ``fusion.json``: the proxy's pixel AUROC and AP
+(recorded when the weight was chosen) beside the same figures on the run's annotated test photographs (FOV pixels,
+the run's own map post-processing). The proxy's choice is marked, and so is the weight the test set would have
+picked by the same rule; the gap between the two rows is what a better proxy set could win. Nothing is written into
+the runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from wdmt import metrics as M  # noqa: E402
+from wdmt.atomic import write_csv_atomic  # noqa: E402
+from wdmt.benchmark.tables import markdown  # noqa: E402
+from wdmt.fuse import AP_KEPT, FUSION_FILE, _pixels, member_maps  # noqa: E402
+from wdmt.pipeline import load_samples  # noqa: E402
+from wdmt.rundir import RunDir  # noqa: E402
+from wdmt.scoring import postprocess_map  # noqa: E402
+
+
+def run_rows(run: Path) -> list[dict]:
+    rd = RunDir(run)
+    cfg, info = rd.config(), rd.read_json(FUSION_FILE)
+    idx, _ = rd.dataset()
+    items = load_samples([s for s in idx.split("test") if s.has_mask], cfg.preprocess, None, progress=False)
+    model = rd.load_model("best")[0].eval()
+    seg, prior = member_maps(model, items)
+    rows = []
+    for cand in info["candidates"]:
+        w = cand["weight"]
+        maps = [postprocess_map(a + (w / info["scale"]) * b, it.prepared.fov, cfg.eval)
+                for a, b, it in zip(seg, prior, items, strict=True)]
+        c = M.curve(*_pixels(maps, items))
+        rows.append({"run": run.name, "prior": cfg.model_options["prior"], "seed": cfg.seed, "weight": w,
+                     "proxy_auroc": round(cand["proxy_auroc"], 4), "proxy_ap": round(cand["proxy_ap"], 4),
+                     "test_auroc": round(M.auroc(c), 4), "test_ap": round(M.average_precision(c), 4),
+                     "proxy_choice": "yes" if w == info["proxy_choice"] else ""})
+    floor = AP_KEPT * rows[0]["test_ap"]
+    best = max((r for r in rows if r["test_ap"] >= floor), key=lambda r: r["test_auroc"])
+    for r in rows:
+        r["test_rule_choice"] = "yes" if r is best else ""
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", nargs="+", required=True, type=Path)
+    ap.add_argument("--save", type=Path)
+    a = ap.parse_args()
+    rows = [r for run in a.runs for r in run_rows(run)]
+    if a.save:
+        write_csv_atomic(a.save, rows)
+    print(markdown(rows), end="")
+
+
+if __name__ == "__main__":
+    main()
