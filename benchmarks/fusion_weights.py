@@ -11,15 +11,15 @@ the runs.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from run_report import report_runs  # noqa: E402
 
 from wdmt import metrics as M  # noqa: E402
-from wdmt.atomic import write_csv_atomic  # noqa: E402
-from wdmt.benchmark.tables import markdown  # noqa: E402
 from wdmt.fuse import AP_KEPT, FUSION_FILE, _pixels, member_maps  # noqa: E402
 from wdmt.pipeline import load_samples  # noqa: E402
 from wdmt.rundir import RunDir  # noqa: E402
@@ -51,14 +51,7 @@ def run_rows(run: Path) -> list[dict]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runs", nargs="+", required=True, type=Path)
-    ap.add_argument("--save", type=Path)
-    a = ap.parse_args()
-    rows = [r for run in a.runs for r in run_rows(run)]
-    if a.save:
-        write_csv_atomic(a.save, rows)
-    print(markdown(rows), end="")
+    report_runs(__doc__, run_rows)
 
 
 if __name__ == "__main__":

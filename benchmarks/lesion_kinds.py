@@ -14,7 +14,6 @@ A map can only reach a high pooled AUROC if every kind that carries many pixels 
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -25,10 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from map_artifacts import band_masks  # noqa: E402
+from run_report import report_runs  # noqa: E402
 
 from wdmt import metrics as M  # noqa: E402
-from wdmt.atomic import write_csv_atomic  # noqa: E402
-from wdmt.benchmark.tables import markdown  # noqa: E402
 from wdmt.evaluate import infer  # noqa: E402
 from wdmt.io import read_mask  # noqa: E402
 from wdmt.pipeline import load_samples  # noqa: E402
@@ -115,14 +113,7 @@ def run_rows(run: Path) -> list[dict]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runs", nargs="+", required=True, type=Path)
-    ap.add_argument("--save", type=Path)
-    a = ap.parse_args()
-    rows = [row for run in a.runs for row in run_rows(run)]
-    if a.save:
-        write_csv_atomic(a.save, rows)
-    print(markdown(rows), end="")
+    report_runs(__doc__, run_rows)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,25 @@
+"""The command line of the per-run report scripts (lesion_kinds.py, fusion_weights.py): ``--runs RUN [RUN ...]``,
+``--save CSV``; rows from each run, written atomically and printed as a markdown table."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from wdmt.atomic import write_csv_atomic  # noqa: E402
+from wdmt.benchmark.tables import markdown  # noqa: E402
+
+
+def report_runs(description: str, run_rows: Callable[[Path], list[dict]]) -> None:
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", nargs="+", required=True, type=Path)
+    ap.add_argument("--save", type=Path)
+    a = ap.parse_args()
+    rows = [row for run in a.runs for row in run_rows(run)]
+    if a.save:
+        write_csv_atomic(a.save, rows)
+    print(markdown(rows), end="")
