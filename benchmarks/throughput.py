@@ -48,6 +48,23 @@ def matmul_gflops(n: int = 2048, repeats: int = 5, dtype: torch.dtype = torch.fl
     return 2 * n**3 / _median_time(lambda: a @ b, repeats) / 1e9
 
 
+def bf16_is_native(n: int = 512) -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (AVX512-BF16, AMX). Without it torch falls back to a path
+    about 100x slower than float32 (1.3 GFLOP/s on an AVX2 AMD EPYC), every bf16 figure would take minutes, and
+    bf16 is no option there anyway: those figures are then left out (None)."""
+    return matmul_gflops(n, 2, torch.bfloat16) >= 0.5 * matmul_gflops(n, 2)
+
+
+def _gf(v: float | None, spec: str = ".1f") -> str:
+    """A figure, or "-" where it was not measured; a suffix after the format spec is kept (".2f x": "1.32x")."""
+    fmt, _, suffix = spec.partition(" ")
+    return "-" if v is None else format(v, fmt) + suffix
+
+
+def _share(gflops: float | None, ceiling: float | None) -> str:
+    return "-" if gflops is None or not ceiling else f"{100 * gflops / ceiling:.0f} %"
+
+
 def _train_step_ours(width: int, batch: int, tile: int):
     torch.manual_seed(0)
     m = create_model("wdmt", width=width).to(memory_format=torch.channels_last)
@@ -85,8 +102,9 @@ def _flops(step) -> float:
     return float(fc.get_total_flops())
 
 
-def train_throughput(width: int, batch: int, tile: int, repeats: int) -> dict:
-    """fp32 (the presets' arithmetic) against the reference; bf16 autocast (``cpu_bf16``, opt-in) reported beside."""
+def train_throughput(width: int, batch: int, tile: int, repeats: int, bf16: bool = True) -> dict:
+    """fp32 (the presets' arithmetic) against the reference; bf16 autocast (``cpu_bf16``, opt-in) reported beside
+    where the CPU has it (``bf16``)."""
     ours, ref = _train_step_ours(width, batch, tile), _train_step_reference(width, batch, tile)
     t_ours = _median_time(ours, repeats)
     t_ref = _median_time(ref, repeats)
@@ -94,7 +112,7 @@ def train_throughput(width: int, batch: int, tile: int, repeats: int) -> dict:
     def ours_bf16():
         with torch.autocast("cpu", dtype=torch.bfloat16):
             ours()
-    t_bf16 = _median_time(ours_bf16, repeats)
+    t_bf16 = _median_time(ours_bf16, repeats) if bf16 else None
     fl = _flops(ours)
     return {
         "width": width,
@@ -104,9 +122,9 @@ def train_throughput(width: int, batch: int, tile: int, repeats: int) -> dict:
         "reference_img_s": batch / t_ref,
         "ratio": t_ref / t_ours,
         "gflops": fl / t_ours / 1e9,
-        "ours_bf16_img_s": batch / t_bf16,
-        "bf16_ratio": t_ref / t_bf16,
-        "bf16_gflops": fl / t_bf16 / 1e9,
+        "ours_bf16_img_s": batch / t_bf16 if t_bf16 else None,
+        "bf16_ratio": t_ref / t_bf16 if t_bf16 else None,
+        "bf16_gflops": fl / t_bf16 / 1e9 if t_bf16 else None,
     }
 
 
@@ -150,7 +168,7 @@ def inference_gflop_per_image(width: int) -> float:
     return fc.get_total_flops() / 1e9
 
 
-def backend_images_s(width: int, repeats: int) -> dict:
+def backend_images_s(width: int, repeats: int, bf16: bool = True) -> dict:
     """Full 768 x 768 photographs/s of the same trained-shape WDMT-Net (skips closed, batch norm folded) through each
     runtime, side by side: torch (``wdmt.evaluate.infer``), and the exported ONNX graph under onnxruntime and
     OpenVINO (``wdmt.deploy``: same preprocessing, tiling and stitching), float32 and bfloat16 where the runtime
@@ -168,7 +186,7 @@ def backend_images_s(width: int, repeats: int) -> dict:
     m.fold_for_inference()
     rgb = render(768, np.random.default_rng(0), abnormal=True).image
     out = {"torch": inference_images_s(width, repeats),
-           "torch_bf16": inference_images_s(width, repeats, precision="bf16")}
+           "torch_bf16": inference_images_s(width, repeats, precision="bf16") if bf16 else None}
     cfg = TrainConfig()  # 768 px, 3 x 3 tiles; thresholds do not matter for speed
     meta = {"preprocess": asdict(cfg.preprocess), "eval": asdict(replace(cfg.eval, tiling="grid")),  # as torch's
             "thresholds": {"pixel_threshold": 1.0, "image_threshold": 1.0}}
@@ -200,15 +218,15 @@ def cpu_name() -> str:
 def print_backends(res: dict) -> None:
     gflop = res["cpu_gflop_per_image"]
     print(f"{res['cpu']}, {res['threads']} threads: matmul ceiling {res['matmul_gflops']:.0f} GFLOP/s fp32, "
-          f"{res['matmul_bf16_gflops']:.0f} bf16; cpu preset, {gflop:.1f} GFLOP per 768 px photograph")
+          f"{_gf(res['matmul_bf16_gflops'], '.0f')} bf16; cpu preset, {gflop:.1f} GFLOP per 768 px photograph")
     print("| backend | photographs/s | share of the fp32 matmul ceiling | bf16 photographs/s | "
           "share of the bf16 ceiling |")
     print("|---|---|---|---|---|")
     b = res["backends"]
     for name, bf in (("torch", "torch_bf16"), ("onnxruntime", None), ("openvino", "openvino_bf16")):
         v, w = b.get(name), b.get(bf) if bf else None
-        cells = [f"{v:.2f}" if v else "-", f"{100 * v * gflop / res['matmul_gflops']:.0f} %" if v else "-",
-                 f"{w:.2f}" if w else "-", f"{100 * w * gflop / res['matmul_bf16_gflops']:.0f} %" if w else "-"]
+        cells = [_gf(v, ".2f"), _share(v and v * gflop, res["matmul_gflops"]),
+                 _gf(w, ".2f"), _share(w and w * gflop, res["matmul_bf16_gflops"])]
         print(f"| {name} | " + " | ".join(cells) + " |")
 
 
@@ -273,10 +291,12 @@ def main() -> None:
             Path(a.save).write_text(json.dumps(res, indent=1) + "\n")
         print(json.dumps(res, indent=None if a.json else 1))
         return
+    bf16 = bf16_is_native()
     if a.backends_only:
         res = {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__,
-               "matmul_gflops": matmul_gflops(), "matmul_bf16_gflops": matmul_gflops(dtype=torch.bfloat16),
-               "cpu_gflop_per_image": inference_gflop_per_image(16), "backends": backend_images_s(16, rep)}
+               "bf16_native": bf16, "matmul_gflops": matmul_gflops(),
+               "matmul_bf16_gflops": matmul_gflops(dtype=torch.bfloat16) if bf16 else None,
+               "cpu_gflop_per_image": inference_gflop_per_image(16), "backends": backend_images_s(16, rep, bf16)}
         if a.save:
             Path(a.save).write_text(json.dumps(res, indent=1) + "\n")
         print(json.dumps(res) if a.json else "", end="\n" if a.json else "")
@@ -286,18 +306,19 @@ def main() -> None:
     res: dict = {
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
+        "bf16_native": bf16,
         "matmul_gflops": matmul_gflops(),
-        "matmul_bf16_gflops": matmul_gflops(dtype=torch.bfloat16),
+        "matmul_bf16_gflops": matmul_gflops(dtype=torch.bfloat16) if bf16 else None,
     }
     res["train"] = {
-        "paper": train_throughput(64, 2 if a.quick else 4, 256, rep),
-        "cpu": train_throughput(16, 8, 256, rep),
+        "paper": train_throughput(64, 2 if a.quick else 4, 256, rep, bf16),
+        "cpu": train_throughput(16, 8, 256, rep, bf16),
     }
     res["infer"] = {
         "paper_images_s": inference_images_s(64, rep),
         "cpu_images_s": inference_images_s(16, rep),
-        "paper_bf16_images_s": inference_images_s(64, rep, precision="bf16"),
-        "cpu_bf16_images_s": inference_images_s(16, rep, precision="bf16"),
+        "paper_bf16_images_s": inference_images_s(64, rep, precision="bf16") if bf16 else None,
+        "cpu_bf16_images_s": inference_images_s(16, rep, precision="bf16") if bf16 else None,
         "cpu_unfolded_images_s": inference_images_s(16, rep, fold=False),
         "paper_gflop_per_image": inference_gflop_per_image(64),
         "cpu_gflop_per_image": inference_gflop_per_image(16),
@@ -311,7 +332,7 @@ def main() -> None:
         return
     print(
         f"torch {res['torch']}, {res['threads']} threads; matmul ceiling {res['matmul_gflops']:.1f} GFLOP/s float32, "
-        f"{res['matmul_bf16_gflops']:.1f} GFLOP/s bfloat16 (2048^3)"
+        f"{_gf(res['matmul_bf16_gflops'])} GFLOP/s bfloat16 (2048^3)"
     )
     print(
         "| preset | width | batch | ours img/s | reference img/s | ratio | ours GFLOP/s | share of fp32 matmul "
@@ -322,13 +343,14 @@ def main() -> None:
         print(
             f"| {k} | {t['width']} | {t['batch']} | {t['ours_img_s']:.2f} | {t['reference_img_s']:.2f} | "
             f"{t['ratio']:.2f}x | "
-            f"{t['gflops']:.1f} | {100 * t['gflops'] / res['matmul_gflops']:.0f} % | {t['ours_bf16_img_s']:.2f} | "
-            f"{t['bf16_ratio']:.2f}x | {100 * t['bf16_gflops'] / res['matmul_bf16_gflops']:.0f} % |"
+            f"{t['gflops']:.1f} | {_share(t['gflops'], res['matmul_gflops'])} | {_gf(t['ours_bf16_img_s'], '.2f')} | "
+            f"{_gf(t['bf16_ratio'], '.2f x')} | {_share(t['bf16_gflops'], res['matmul_bf16_gflops'])} |"
         )
     i = res["infer"]
     print(
         f"inference, full 768 x 768 images/s (fp32, batch norm folded): paper {i['paper_images_s']:.2f}, "
-        f"cpu {i['cpu_images_s']:.2f}; bf16: paper {i['paper_bf16_images_s']:.2f}, cpu {i['cpu_bf16_images_s']:.2f}; "
+        f"cpu {i['cpu_images_s']:.2f}; bf16: paper {_gf(i['paper_bf16_images_s'], '.2f')}, "
+        f"cpu {_gf(i['cpu_bf16_images_s'], '.2f')}; "
         f"cpu without folding {i['cpu_unfolded_images_s']:.2f}"
     )
     print(
