@@ -19,11 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from run_report import report_runs  # noqa: E402
 
-from wdmt import metrics as M  # noqa: E402
-from wdmt.fuse import AP_KEPT, FUSION_FILE, _pixels, member_maps  # noqa: E402
+from wdmt.fuse import FUSION_FILE, choose_weight, member_maps  # noqa: E402
 from wdmt.pipeline import load_samples  # noqa: E402
 from wdmt.rundir import RunDir  # noqa: E402
-from wdmt.scoring import postprocess_map  # noqa: E402
 
 
 def run_rows(run: Path) -> list[dict]:
@@ -31,23 +29,15 @@ def run_rows(run: Path) -> list[dict]:
     cfg, info = rd.config(), rd.read_json(FUSION_FILE)
     idx, _ = rd.dataset()
     items = load_samples([s for s in idx.split("test") if s.has_mask], cfg.preprocess, None, progress=False)
-    model = rd.load_model("best")[0].eval()
-    seg, prior = member_maps(model, items)
-    rows = []
-    for cand in info["candidates"]:
-        w = cand["weight"]
-        maps = [postprocess_map(a + (w / info["scale"]) * b, it.prepared.fov, cfg.eval)
-                for a, b, it in zip(seg, prior, items, strict=True)]
-        c = M.curve(*_pixels(maps, items))
-        rows.append({"run": run.name, "prior": cfg.model_options["prior"], "seed": cfg.seed, "weight": w,
-                     "proxy_auroc": round(cand["proxy_auroc"], 4), "proxy_ap": round(cand["proxy_ap"], 4),
-                     "test_auroc": round(M.auroc(c), 4), "test_ap": round(M.average_precision(c), 4),
-                     "proxy_choice": "yes" if w == info["proxy_choice"] else ""})
-    floor = AP_KEPT * rows[0]["test_ap"]
-    best = max((r for r in rows if r["test_ap"] >= floor), key=lambda r: r["test_auroc"])
-    for r in rows:
-        r["test_rule_choice"] = "yes" if r is best else ""
-    return rows
+    seg, prior = member_maps(rd.load_model("best")[0].eval(), items)
+    # the proxy's own rule and candidates, applied to the test photographs instead
+    test_choice, on_test = choose_weight(seg, prior, items, info["scale"], cfg.eval)
+    return [{"run": run.name, "prior": cfg.model_options["prior"], "seed": cfg.seed, "weight": cand["weight"],
+             "proxy_auroc": round(cand["proxy_auroc"], 4), "proxy_ap": round(cand["proxy_ap"], 4),
+             "test_auroc": round(t["proxy_auroc"], 4), "test_ap": round(t["proxy_ap"], 4),
+             "proxy_choice": "yes" if cand["weight"] == info["proxy_choice"] else "",
+             "test_rule_choice": "yes" if cand["weight"] == test_choice else ""}
+            for cand, t in zip(info["candidates"], on_test, strict=True)]
 
 
 def main() -> None:

@@ -46,27 +46,32 @@ def _uniform(n: int, lo: float, hi: float, gen: torch.Generator) -> torch.Tensor
     return lo + (hi - lo) * torch.rand(n, generator=gen)
 
 
+def _blob(h: int, w: int, gen: torch.Generator, octaves: tuple[float, float] = (3, 6),
+          cover: tuple[float, float] = (0.002, 0.06)) -> torch.Tensor:
+    """(1, H, W) one binary blob shape: value noise at a scale of 2^U(octaves) px, thresholded so that a share
+    U(cover) of the tile is inside."""
+    scale = int(2 ** _uniform(1, *octaves, gen).item())
+    noise = torch.rand(1, 1, max(2, h // scale + 1), max(2, w // scale + 1), generator=gen)
+    smooth = F.interpolate(noise, size=(h, w), mode="bicubic", align_corners=False)
+    share = _uniform(1, *cover, gen).item()
+    return (smooth >= torch.quantile(smooth.flatten(), 1 - share)).float()[0]
+
+
 def _blobs(b: int, h: int, w: int, gen: torch.Generator) -> torch.Tensor:
-    """(B, 1, H, W) binary blob shapes: value noise at a per-sample scale, thresholded at a per-sample quantile."""
-    out = torch.zeros(b, 1, h, w)
-    for i in range(b):
-        scale = int(2 ** _uniform(1, 3, 6, gen).item())  # 8-64 px
-        noise = torch.rand(1, 1, max(2, h // scale + 1), max(2, w // scale + 1), generator=gen)
-        smooth = F.interpolate(noise, size=(h, w), mode="bicubic", align_corners=False)
-        cover = _uniform(1, 0.002, 0.06, gen).item()
-        out[i] = (smooth >= torch.quantile(smooth.flatten(), 1 - cover)).float()[0]
-    return out
+    """(B, 1, H, W) one blob per sample, 8-64 px noise, 0.2-6 % of the tile."""
+    return torch.stack([_blob(h, w, gen) for _ in range(b)])
 
 
-def _discs(b: int, h: int, w: int, gen: torch.Generator, most: int = 8) -> torch.Tensor:
-    """(B, 1, H, W) a few small discs per sample (radius 1-4 px)."""
+def _discs(b: int, h: int, w: int, gen: torch.Generator, counts: tuple[int, int] = (0, 8),
+           radius: tuple[float, float] = (1.0, 4.0)) -> torch.Tensor:
+    """(B, 1, H, W) a number in ``counts`` (inclusive) of small discs per sample, of a radius in ``radius`` px."""
     yy, xx = torch.meshgrid(torch.arange(h).float(), torch.arange(w).float(), indexing="ij")
     out = torch.zeros(b, 1, h, w)
     for i in range(b):
-        n = int(torch.randint(0, most + 1, (1,), generator=gen))
+        n = int(torch.randint(counts[0], counts[1] + 1, (1,), generator=gen))
         for _ in range(n):
             cy, cx = torch.rand(2, generator=gen) * torch.tensor([h, w])
-            r = _uniform(1, 1.0, 4.0, gen)
+            r = _uniform(1, *radius, gen)
             out[i, 0] = torch.maximum(out[i, 0], (((yy - cy) ** 2 + (xx - cx) ** 2) <= r**2).float())
     return out
 
@@ -108,18 +113,8 @@ def _red_shapes(b: int, h: int, w: int, gen: torch.Generator) -> torch.Tensor:
     blots = torch.zeros(b, 1, h, w)
     for i in range(b):
         if torch.rand(1, generator=gen).item() < 0.5:
-            scale = int(2 ** _uniform(1, 3, 5, gen).item())
-            noise = torch.rand(1, 1, max(2, h // scale + 1), max(2, w // scale + 1), generator=gen)
-            smooth = F.interpolate(noise, size=(h, w), mode="bicubic", align_corners=False)
-            cover = _uniform(1, 0.002, 0.03, gen).item()
-            blots[i] = (smooth >= torch.quantile(smooth.flatten(), 1 - cover)).float()[0]
-    yy, xx = torch.meshgrid(torch.arange(h).float(), torch.arange(w).float(), indexing="ij")
-    dots = torch.zeros(b, 1, h, w)
-    for i in range(b):
-        for _ in range(int(torch.randint(1, 16, (1,), generator=gen))):
-            cy, cx = torch.rand(2, generator=gen) * torch.tensor([h, w])
-            r = _uniform(1, 1.5, 6.0, gen)
-            dots[i, 0] = torch.maximum(dots[i, 0], (((yy - cy) ** 2 + (xx - cx) ** 2) <= r**2).float())
+            blots[i] = _blob(h, w, gen, octaves=(3, 5), cover=(0.002, 0.03))
+    dots = _discs(b, h, w, gen, counts=(1, 15), radius=(1.5, 6.0))
     return torch.maximum(torch.maximum(blots, dots), _ellipses(b, h, w, gen))
 
 

@@ -30,17 +30,28 @@ class FeatureConfig:
     seed: int = 0  # of the model's random choices (PatchCore's pool and projection, PaDiM's channels)
 
 
-def smooth(amap: torch.Tensor, sigma: float) -> torch.Tensor:
+def smooth(amap: torch.Tensor, sigma: float, zero_pad: bool = False) -> torch.Tensor:
     """Gaussian smoothing of (B, 1, H, W) maps with a kernel fixed at trace time (ONNX needs a constant kernel;
-    :func:`wdmt.augment.gaussian_blur` builds one per sample)."""
+    :func:`wdmt.augment.gaussian_blur` builds one per sample). The picture is extended by reflection, or with
+    ``zero_pad`` by zeros (what a convolution normalised by the blurred FOV needs: zeros are "no retina"; the kernel
+    then keeps its full size on any picture, where reflection needs it shorter than the side)."""
     if sigma <= 0:
         return amap
-    k = min(2 * int(4 * sigma + 0.5) + 1, 2 * (min(amap.shape[-2:]) // 2) - 1)  # reflect padding needs k < side
+    k = 2 * int(4 * sigma + 0.5) + 1
+    if not zero_pad:
+        k = min(k, 2 * (min(amap.shape[-2:]) // 2) - 1)
     t = torch.arange(k, dtype=torch.float32) - (k - 1) / 2
     g = torch.exp(-0.5 * (t / sigma) ** 2)
     g = (g / g.sum()).to(amap)
-    y = F.pad(amap, [k // 2] * 4, mode="reflect")
+    y = F.pad(amap, [k // 2] * 4, mode="constant" if zero_pad else "reflect")
     return F.conv2d(F.conv2d(y, g.view(1, 1, 1, k)), g.view(1, 1, k, 1))
+
+
+def cell_index(h: int, w: int, grid: int) -> torch.Tensor:
+    """(h * w,) cell of each position of an h x w grid in a ``grid`` x ``grid`` lattice over it, row-major."""
+    rows = torch.arange(h) * grid // h
+    cols = torch.arange(w) * grid // w
+    return (rows[:, None] * grid + cols[None, :]).reshape(-1)
 
 
 class FeatureModel(AnomalyModel):

@@ -26,10 +26,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
 
 from wdmt.models.base import AnomalyModel, Batch, ModelOutput, StepResult
-from wdmt.models.features import smooth
+from wdmt.models.features import cell_index, smooth
 
 EPS = 0.02  # keeps log(g / b) finite where the retina is near black (dark corners of a photograph)
 
@@ -42,24 +41,6 @@ class ContrastConfig:
     grid: int = 24  # cells per side over the picture, as PaDiM's
     polarity: Literal["dark", "bright", "both"] = "dark"
     fov_threshold: float = 0.04
-
-
-def zero_padded_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Gaussian blur of (B, 1, H, W) with zeros beyond the picture: what a convolution normalised by the blurred
-    FOV needs (the zeros are "no retina", like the surround), and a kernel whose size does not depend on the
-    picture's, as ONNX requires."""
-    k = 2 * int(4 * sigma + 0.5) + 1
-    t = torch.arange(k, dtype=torch.float32) - (k - 1) / 2
-    g = torch.exp(-0.5 * (t / sigma) ** 2)
-    g = (g / g.sum()).to(x)
-    return F.conv2d(F.conv2d(x, g.view(1, 1, 1, k), padding=(0, k // 2)), g.view(1, 1, k, 1), padding=(k // 2, 0))
-
-
-def cell_of_pixels(h: int, w: int, grid: int, device: torch.device) -> torch.Tensor:
-    """(h, w) cell index of every pixel, row-major."""
-    rows = torch.arange(h, device=device) * grid // h
-    cols = torch.arange(w, device=device) * grid // w
-    return rows[:, None] * grid + cols[None, :]
 
 
 class LocalContrast(AnomalyModel):
@@ -85,8 +66,8 @@ class LocalContrast(AnomalyModel):
         x = x.float()
         g = x[:, 1:2] if x.shape[1] == 3 else x[:, :1]
         fov = (x.amax(1, keepdim=True) > self.cfg.fov_threshold).float()
-        background = zero_padded_blur(g * fov, self.cfg.background_sigma) / zero_padded_blur(
-            fov, self.cfg.background_sigma).clamp_min(1e-3)
+        sigma = self.cfg.background_sigma
+        background = smooth(g * fov, sigma, zero_pad=True) / smooth(fov, sigma, zero_pad=True).clamp_min(1e-3)
         return torch.log((g + EPS) / (background + EPS)) * fov, fov
 
     def training_step(self, batch: Batch, optimizers: list[torch.optim.Optimizer], autocast: Any,
@@ -94,8 +75,9 @@ class LocalContrast(AnomalyModel):
         """Add the clean pictures' FOV pixels to each cell's count, sum and sum of squares."""
         with torch.no_grad():
             c, fov = self.contrast(batch.target)
-        idx = cell_of_pixels(*c.shape[-2:], self.cfg.grid, c.device).expand_as(c[:, 0])[fov[:, 0] > 0].cpu()
-        v = c[:, 0][fov[:, 0] > 0].double().cpu()
+        inside = fov[:, 0] > 0
+        idx = cell_index(*c.shape[-2:], self.cfg.grid).view(c.shape[-2:]).to(c.device).expand_as(inside)[inside].cpu()
+        v = c[:, 0][inside].double().cpu()
         if self._sums is None:
             self._sums = torch.zeros(3, self.cfg.grid**2, dtype=torch.float64)
         for row, values in enumerate((torch.ones_like(v), v, v * v)):
@@ -124,7 +106,7 @@ class LocalContrast(AnomalyModel):
         if not bool(self.fitted):
             raise RuntimeError("the contrast model has no cell statistics: fit it first (one training epoch)")
         c, fov = self.contrast(x)
-        idx = cell_of_pixels(*c.shape[-2:], self.cfg.grid, c.device)
+        idx = cell_index(*c.shape[-2:], self.cfg.grid).view(c.shape[-2:]).to(c.device)
         z = (c - self.mean[idx]) / self.std[idx]
         side = {"dark": -z, "bright": z, "both": z.abs()}[self.cfg.polarity]
         return smooth(side.clamp_min(0) * fov, self.cfg.smooth_sigma) * fov, x

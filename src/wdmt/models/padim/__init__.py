@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from wdmt.models.features import FeatureConfig, FeatureModel
+from wdmt.models.features import FeatureConfig, FeatureModel, cell_index
 
 
 @dataclass(frozen=True)
@@ -31,13 +31,6 @@ class PaDiMConfig(FeatureConfig):
     dims: int = 100  # the paper's d for ResNet-18: a fixed random subset of the channels
     grid: int = 24  # cells per side (24 x 24 over the 96 x 96 patches of a 768 px picture)
     reg: float = 0.01  # the paper's covariance regulariser
-
-
-def cell_index(h: int, w: int, grid: int) -> torch.Tensor:
-    """(h * w,) cell of each patch position of an h x w feature grid, row-major."""
-    rows = torch.arange(h) * grid // h
-    cols = torch.arange(w) * grid // w
-    return (rows[:, None] * grid + cols[None, :]).reshape(-1)
 
 
 class PaDiM(FeatureModel):
