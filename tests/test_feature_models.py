@@ -329,6 +329,17 @@ def test_fuse_builds_a_run_that_test_predict_and_onnx_take(tiny_synth, tmp_path)
 
     e = export_onnx(tmp_path / "fused", tmp_path / "f.onnx")
     assert e["max_abs_diff"] is not None and e["max_abs_diff"] <= 1e-3
+    # a fused run is a segmenter like any other: a second prior stacks on it, the weight again the proxy's
+    api.train(tiny_synth, resolve_config("tiny", model="contrast", model_options={"background_sigma": 4.0}),
+              tmp_path / "con", progress=False)
+    assert main(["fuse", "--segmenter", str(tmp_path / "fused"), "--prior", str(tmp_path / "con"), "--out",
+                 str(tmp_path / "stacked")]) == 0
+    opts = RunDir(tmp_path / "stacked").config().model_options
+    assert opts["segmenter"] == "fusion" and opts["segmenter_options"]["prior"] == "padim"
+    assert opts["segmenter_tiles"] == 1 and opts["prior"] == "contrast"
+    assert api.predict(tmp_path / "stacked", [img], tmp_path / "p2", progress=False)[0]["score"] > 0
+    e = export_onnx(tmp_path / "stacked", tmp_path / "s.onnx")
+    assert e["max_abs_diff"] is not None and e["max_abs_diff"] <= 1e-3
 
 
 def test_fusion_weight_is_the_proxys_choice_when_the_prior_orders_what_the_segmenter_missed():
@@ -387,3 +398,59 @@ def test_contrast_finds_a_dark_blot_and_not_the_rim_of_the_field_of_view():
     assert (amap[disc == 0] == 0).all()
     with pytest.raises(RuntimeError, match="fit it first"):
         create_model("contrast").eval().predict(x)
+
+
+def test_line_opening_keeps_lines_and_erases_blots():
+    from wdmt.models.contrast import line_opening
+
+    x = torch.zeros(1, 1, 64, 64)
+    x[0, 0, 20:22, 5:60] = 1.0  # a horizontal line 2 px thick
+    yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    x[0, 0][((yy - 45) ** 2 + (xx - 30) ** 2) < 4**2] = 1.0  # a dot 7 px across
+    diag = torch.zeros_like(x)
+    idx = torch.arange(8, 56)
+    diag[0, 0, idx, idx] = 1.0
+    diag[0, 0, idx[:-1], idx[:-1] + 1] = 1.0  # a diagonal line: some angle of the 12 fits it
+    opened = line_opening(x, 15, 12)
+    assert (opened[0, 0, 20:22, 5:60] == 1).all()
+    assert opened[0, 0, 38:52, 23:37].max() == 0
+    assert line_opening(diag, 15, 12)[0, 0, idx, idx].mean() > 0.9
+    assert (line_opening(x, 15, 12) <= x).all()  # an opening never adds
+
+
+def _vessel_and_blot(radius: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(normals, picture, vessel, blot): a 128 px retina, and a copy with a 3 px dark vessel across it and a round
+    blot of ``radius`` px below it, both half as bright in green."""
+    yy, xx = torch.meshgrid(torch.arange(128.0), torch.arange(128.0), indexing="ij")
+    disc = (((yy - 64) ** 2 + (xx - 64) ** 2) < 60**2).float()
+    retina = torch.tensor([0.7, 0.35, 0.15]).view(1, 3, 1, 1) * disc
+    g = torch.Generator().manual_seed(0)
+    normals = (retina * (1 + 0.03 * torch.randn(4, 1, 128, 128, generator=g))).clamp(0, 1)
+    x = retina.clone()
+    vessel = (yy >= 40) & (yy < 43) & (xx > 20) & (xx < 108)
+    blot = ((yy - 84) ** 2 + (xx - 64) ** 2) < radius**2
+    x[0, 1][vessel | blot] *= 0.5
+    return normals, x, vessel, blot
+
+
+def test_contrast_vessel_line_spares_a_blot_and_drops_a_vessel():
+    """With ``vessel_line``, a long dark vessel leaves the dark side and a blot as dark as it stays."""
+    normals, x, vessel, blot = _vessel_and_blot(4)
+    plain = _fitted("contrast", normals, background_sigma=6.0, polarity="dark", vessel_line=0)
+    plain = plain.predict(x).anomaly_map[0, 0]
+    model = _fitted("contrast", normals, background_sigma=6.0, polarity="dark", vessel_line=21)
+    amap = model.predict(x).anomaly_map[0, 0]
+    assert plain[vessel].mean() > 0.5 * plain[blot].mean()  # without it the vessel is as bright as the blot
+    assert amap[vessel].mean() < 0.1 * amap[blot].mean()
+    assert amap[blot].mean() > 0.8 * plain[blot].mean()
+
+
+def test_contrast_blob_width_gives_back_a_blot_wider_than_the_vessel_line():
+    normals, x, vessel, _ = _vessel_and_blot(9)  # 17 px across: longer than the 11 px line in every direction
+    yy, xx = torch.meshgrid(torch.arange(128.0), torch.arange(128.0), indexing="ij")
+    opts = {"background_sigma": 12.0, "polarity": "dark", "vessel_line": 11}
+    lined = _fitted("contrast", normals, **opts).predict(x).anomaly_map[0, 0]
+    kept = _fitted("contrast", normals, **opts, blob_width=7).predict(x).anomaly_map[0, 0]
+    core = ((yy - 84) ** 2 + (xx - 64) ** 2) < 5**2
+    assert kept[core].mean() > 3 * lined[core].mean()  # the line alone erases the blot's inside
+    assert kept[vessel].mean() < 0.2 * kept[core].mean()  # the square does not fit the 3 px vessel

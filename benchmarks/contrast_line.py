@@ -1,0 +1,66 @@
+"""The contrast prior's polarity, vessel line and blob width, judged on the proxy validation set only (no test
+photograph):
+
+    python benchmarks/contrast_line.py --runs CONTRAST_RUN [CONTRAST_RUN ...] [--save docs/....csv]
+
+For each fitted ``contrast`` run, every candidate (``polarity``, ``vessel_line``, ``blob_width``; the cell statistics of
+the run are the same for all: they depend on none of them) scores the run's proxy set (its validation normals with
+:mod:`wdmt.synth`'s painted lesions, 3 variants each, the run's seed): pixel AUROC and AP inside the FOV, and the
+seconds per 768 px picture on this machine's CPU (one thread). The candidate with the best mean proxy AUROC over the
+runs became the model's default (docs/beyond.md).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from run_report import report_runs  # noqa: E402
+from throughput import cpu_name  # noqa: E402
+
+from wdmt import metrics as M  # noqa: E402
+from wdmt.models import create_model  # noqa: E402
+from wdmt.preprocess import to_tensor  # noqa: E402
+from wdmt.proxy import proxy_set  # noqa: E402
+from wdmt.rundir import RunDir  # noqa: E402
+
+CANDIDATES = [("dark", 0, 0), ("dark", 31, 0), ("both", 0, 0), ("both", 15, 0), ("both", 21, 0), ("both", 31, 0),
+              ("both", 41, 0), ("both", 61, 0), ("both", 31, 9), ("both", 31, 13), ("both", 31, 17),
+              ("both", 31, 21), ("both", 31, 25)]
+
+
+def run_rows(run: Path) -> list[dict]:
+    torch.set_num_threads(1)
+    rd = RunDir(run)
+    cfg = rd.config()
+    normals, _ = rd.reference_normals("the proxy set")
+    items = proxy_set(normals, cfg.preprocess, variants=3, seed=cfg.seed).lesioned
+    state = rd.load("best")["model"]
+    rows = []
+    for polarity, line, blob in CANDIDATES:
+        opts = {**cfg.model_options, "polarity": polarity, "vessel_line": line, "blob_width": blob}
+        model = create_model("contrast", **opts)
+        model.load_state_dict(state)
+        model.eval()
+        t0, maps = time.perf_counter(), []
+        with torch.no_grad():
+            for it in items:
+                maps.append(model.maps(to_tensor(it.prepared.image)[None])[0][0, 0].numpy())
+        seconds = (time.perf_counter() - t0) / len(items)
+        c = M.curve(np.concatenate([m[it.prepared.fov] for m, it in zip(maps, items, strict=True)]),
+                    np.concatenate([it.prepared.lesion[it.prepared.fov] for it in items]))
+        rows.append({"run": run.name, "seed": cfg.seed, "polarity": polarity, "vessel_line": line, "blob_width": blob,
+                     "proxy_auroc": round(M.auroc(c), 4), "proxy_ap": round(M.average_precision(c), 4),
+                     "s_per_picture": round(seconds, 3), "cpu": cpu_name()})
+    return rows
+
+
+if __name__ == "__main__":
+    report_runs(__doc__, run_rows)
