@@ -6,9 +6,12 @@
    both CC BY 4.0), every 8th of them (sorted by name) held out for validation, which sets the thresholds; IDRiD's 10
    abnormal photographs with lesion masks as the test split, never trained on.
 2. ``wdmt train`` with the cpu preset (seed 5), the honest evaluation (FOV pixels only). For the default model, the
-   fusion, two runs (the lesion segmenter ``synth-seg`` and ``padim``) joined by ``wdmt fuse``, whose weight the
-   validation normals with painted lesions choose. A finished member run in ``--work`` with the same settings is
-   reused (its weights do not depend on the evaluation settings).
+   fusion, two runs (the lesion segmenter ``synth-seg`` and ``padim``) joined by ``wdmt fuse``, and the ``contrast``
+   map (dark blots and bright spots, vessels taken out) stacked beneath them by a second ``wdmt fuse``; each weight is
+   chosen by the validation normals with painted lesions. A finished member run in ``--work`` with the same settings
+   is reused (its weights do not depend on the evaluation settings); ``--stack-on RUN`` takes a finished segmenter +
+   PaDiM fusion (such as an earlier shipped model, whose dataset this script rebuilds in ``--work``, the folder it
+   was built in) instead of training those two again.
 3. ``wdmt test`` on the abnormal photographs, strict thresholds: the card's numbers.
 4. The run packed into ``src/wdmt/shipped/<name>/`` with safetensors weights and its model card.
 """
@@ -33,13 +36,16 @@ from wdmt.shipped import DEFAULT, ROOT, pack  # noqa: E402
 
 MODEL = "fusion"  # the best pixel and image figures of issue 15's comparison (docs/beyond.md)
 FUSED = ("synth-seg", "padim")
+STACKED = "contrast"  # the second prior, beneath the first fusion
+STACKED_OPTIONS = {"polarity": "both", "vessel_line": 31, "blob_width": 17}  # named, so a new default changes nothing
 SUMMARIES = {
     "fusion": "A lesion segmenter (frozen ImageNet EfficientNet-Lite0 encoder, U-Net decoder) trained on normal "
               "fundus photographs with synthetic lesions pasted in (DRAEM-style), its lesion probability laid over a "
-              "small share of PaDiM's distance (how unlike normal retina each patch looks), so that every pixel is "
-              "ranked and the segmenter's findings stay on top; the share was chosen on validation normals with "
-              "painted lesions. The photograph's score is the mean of the top 1 % of the map inside the field of "
-              "view.",
+              "small share of PaDiM's distance (how unlike normal retina each patch looks) and a smaller share of "
+              "the local green contrast (spots darker or brighter than the retina around them, vessels taken out "
+              "by a linear top-hat), so that every pixel is ranked and the segmenter's findings stay on top; the "
+              "shares were chosen on validation normals with painted lesions. The photograph's score is the mean "
+              "of the top 1 % of the map inside the field of view.",
     "synth-seg": "A lesion segmenter (frozen ImageNet EfficientNet-Lite0 encoder, U-Net decoder) trained on normal "
                  "fundus photographs with synthetic lesions pasted in (DRAEM-style): the heat map is the probability "
                  "that a pixel belongs to a lesion; the photograph's score is the mean of the top 1 % of the map "
@@ -48,7 +54,8 @@ SUMMARIES = {
              "photographs only: the heat map is how unlike normal retina each patch looks.",
 }
 TILING = {
-    "fusion": "the segmenter scores overlapping 256 px tiles (blended: no seams), PaDiM the whole picture",
+    "fusion": "the segmenter scores overlapping 256 px tiles (blended: no seams), PaDiM and the contrast map the "
+              "whole picture",
     "synth-seg": "the map is computed on 3 x 3 tiles of 256 px",
     "padim": "the map is computed on the whole picture",
 }
@@ -62,6 +69,7 @@ LIMITS = {
     "padim": "PaDiM marks whatever is unlike the training normals, vessels and the optic disc among them, and a new "
              "camera looks unlike them (docs/beyond.md).",
 }
+COMMAND = "python scripts/build_shipped_model.py --idrid ../shared/data/idrid --hrf ../shared/data/hrf"
 REPRODUCE = (f"wdmt test --run src/wdmt/shipped/{DEFAULT} --data ../shared/data/idrid --protocol strict "
              "--out eval-shipped")
 
@@ -100,7 +108,7 @@ def _copy(src: Path, row: dict[str, str], out: Path, split: str) -> dict[str, st
     return new
 
 
-def card_data(counts: dict[str, int], metrics: dict, cal: dict, model: str = MODEL) -> dict:
+def card_data(counts: dict[str, int], metrics: dict, cal: dict, model: str = MODEL, command: str = COMMAND) -> dict:
     inside, paper = metrics["pixel"], metrics["pixel_all_pixels"]
     return {
         "name": DEFAULT, "model": model,
@@ -129,14 +137,14 @@ def card_data(counts: dict[str, int], metrics: dict, cal: dict, model: str = MOD
             LIMITS[model],
             "Not a medical device.",
         ],
-        "command": "python scripts/build_shipped_model.py --idrid ../shared/data/idrid --hrf ../shared/data/hrf",
+        "command": command,
     }
 
 
-def fitted(model: str, data: Path, work: Path) -> Path:
+def fitted(model: str, data: Path, work: Path, options: dict | None = None) -> Path:
     """A finished run of ``model`` on ``data`` in ``work/<model>``: reused where one with the same training settings
     is there, trained otherwise."""
-    cfg = resolve_config("cpu", model=model, seed=5, eval={"fov": "inside"})
+    cfg = resolve_config("cpu", model=model, seed=5, eval={"fov": "inside"}, model_options=options or {})
     run = work / model
     rd = RunDir(run)
     if rd.finished_training and not rd.config_differs(cfg):
@@ -146,24 +154,39 @@ def fitted(model: str, data: Path, work: Path) -> Path:
     return run
 
 
+def stacked_fusion(work: Path, base: Path | None) -> Path:
+    """The segmenter + PaDiM fusion (``base`` if given, built in ``work`` otherwise) with the contrast map stacked
+    beneath it, in ``work/fusion``."""
+    if base is None:
+        seg, prior = (fitted(m, work / "data", work) for m in FUSED)
+        base = work / "fusion-base"
+        fuse_runs(seg, prior, base, overwrite=True)
+    elif not RunDir(base).same_data(work / "data"):
+        raise SystemExit(f"{base}: built on {RunDir(base).read_json('data.json')['root']}, not {work / 'data'}: pass "
+                         "that folder's parent as --work")
+    run = work / "fusion"
+    fuse_runs(base, fitted(STACKED, work / "data", work, STACKED_OPTIONS), run, overwrite=True)
+    return run
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--idrid", type=Path, required=True)
     ap.add_argument("--hrf", type=Path, required=True)
     ap.add_argument("--work", type=Path, help="keep the dataset and runs here (default: a temporary folder)")
     ap.add_argument("--model", default=MODEL, choices=sorted(SUMMARIES))
+    ap.add_argument("--stack-on", type=Path, help="a finished synth-seg + padim fusion to stack the contrast map on")
     a = ap.parse_args()
     work = a.work or Path(tempfile.mkdtemp(prefix="wdmt-ship-"))
     counts = build_dataset(a.idrid, a.hrf, work / "data")
     if a.model == "fusion":
-        seg, prior = (fitted(m, work / "data", work) for m in FUSED)
-        run = work / "fusion"
-        fuse_runs(seg, prior, run, overwrite=True)
+        run = stacked_fusion(work, a.stack_on)
     else:
         run = fitted(a.model, work / "data", work)
     metrics = api.test(run, protocol="strict", out=run / "eval-test", pictures=0, progress=False)
     shutil.rmtree(ROOT / DEFAULT, ignore_errors=True)  # no file of the model it replaces stays behind
-    out = pack(run, ROOT / DEFAULT, card_data(counts, metrics, metrics["calibration"], a.model))
+    command = COMMAND + (f" --work {work} --stack-on {a.stack_on}" if a.stack_on else "")
+    out = pack(run, ROOT / DEFAULT, card_data(counts, metrics, metrics["calibration"], a.model, command))
     print(f"shipped {a.model} to {out}: {counts}")
 
 

@@ -101,7 +101,7 @@ class ContrastConfig:
     fov_threshold: float = 0.04
     vessel_line: int = 31  # px, length of the line that erases vessels from the dark side; 0: keep them
     vessel_angles: int = 12  # directions of that line over 180 degrees
-    blob_width: int = 0  # px, side of a square: dark blots wider than it are kept whatever the line says; 0: none
+    blob_width: int = 17  # px, side of a square: dark blots wider than it stay whatever the line says; 0: none
 
 
 class LocalContrast(AnomalyModel):
