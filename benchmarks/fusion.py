@@ -11,7 +11,9 @@ tiles, FOV pixels only), so the fusion's gain is not mixed with the tiling's. Wi
 tilings, ``runs/fusion-PRIOR-whole-sS`` has the segmenter score the whole picture in one pass instead. With
 ``--segmenter NAME`` the segmenter runs are ``runs/NAME-sS`` (e.g. ``synth-seg-fundus``, trained with
 ``configs/synth-fundus.yaml``) and every output name starts ``NAME-`` instead (``synth-seg-fundus-overlap-sS``,
-``fusion-synth-seg-fundus-padim-sS``). Each is tested
+``fusion-synth-seg-fundus-padim-sS``). A fused run is a segmenter too: ``--segmenter fusion-synth-seg-fundus-padim
+--priors contrast`` stacks a second prior beneath that fusion (its "segmenter alone" row is then the first fusion,
+scored in one pass of the stacked model, so its tiling reads ``whole``). Each is tested
 with strict thresholds from validation normals; the row holds the honest protocol's numbers, the paper protocol's
 all-pixel AUROC, and the seam and rim ratios of its maps on the validation normals (``map_artifacts.py``).
 """

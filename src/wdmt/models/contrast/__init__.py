@@ -16,20 +16,20 @@ start from the green channel against a smoothed background). This model is that 
   both (``both``, the default: the absolute value), zero outside the FOV, smoothed by ``smooth_sigma`` px; image
   score: its maximum.
 
-Vessels are dark too, and with them in it the map is a poor detector (docs/beyond.md: pixel AUROC 0.57 inside
-the FOV on IDRiD, 3 seeds; 0.71 without them). ``vessel_line`` > 0 takes them out of the dark side, the way
-the classic microaneurysm detectors do (a top-hat with linear structuring elements): a vessel is long and thin, so
-some straight segment of ``vessel_line`` px fits inside it at some angle and a grey opening along that segment keeps
-it, while a blot or a dot shorter than the segment in every direction is erased by the opening at every angle. The
-dark side minus its largest opening over ``vessel_angles`` angles is what is dark and not line-like. Haemorrhages
-wider than the segment are lost with the vessels, so the segment is set longer than most blots; where vessels bend
-sharply a piece of them stays. ``blob_width`` > 0 gives wide blots back: the dark side's opening by a square of that
-side keeps what is wider than a vessel in every direction (a blot haemorrhage; also the fovea, where a photograph's
-macula is darker than the training normals' at that place).
+Vessels are dark too, and with them in it the map is a poor detector (docs/beyond.md: pixel AUROC 0.57 inside the
+FOV on IDRiD, 3 seeds; 0.72 without them, with the defaults). ``vessel_line`` > 0 takes them out of the dark side,
+the way the classic microaneurysm detectors do (a top-hat with linear structuring elements): a vessel is long and
+thin, so some straight segment of ``vessel_line`` px fits inside it at some angle and a grey opening along that
+segment keeps it, while a blot or a dot shorter than the segment in every direction is erased by the opening at
+every angle. The dark side minus its largest opening over ``vessel_angles`` angles is what is dark and not
+line-like. Haemorrhages wider than the segment are lost with the vessels, so the segment is set longer than most blots;
+where vessels bend sharply a piece of them stays. ``blob_width`` > 0 gives wide blots back: the dark side's opening
+by a square of that side keeps what is wider than a vessel in every direction (a blot haemorrhage; also the fovea,
+where a photograph's macula is darker than the training normals' at that place).
 
 It is meant as the prior of ``wdmt fuse``, which lays the lesion segmenter's findings over a small share of it.
-``polarity``, ``vessel_line`` and the weight are chosen on the proxy validation set. There is no reconstruction:
-``ModelOutput.recon`` is the input.
+``polarity``, ``vessel_line``, ``blob_width`` and the weight are chosen on the proxy validation set. There is no
+reconstruction: ``ModelOutput.recon`` is the input.
 """
 
 from __future__ import annotations
