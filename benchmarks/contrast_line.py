@@ -16,7 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -26,6 +25,7 @@ from run_report import report_runs  # noqa: E402
 from throughput import cpu_name  # noqa: E402
 
 from wdmt import metrics as M  # noqa: E402
+from wdmt.fuse import fov_pixels  # noqa: E402
 from wdmt.models import create_model  # noqa: E402
 from wdmt.preprocess import to_tensor  # noqa: E402
 from wdmt.proxy import proxy_set  # noqa: E402
@@ -54,8 +54,7 @@ def run_rows(run: Path) -> list[dict]:
             for it in items:
                 maps.append(model.maps(to_tensor(it.prepared.image)[None])[0][0, 0].numpy())
         seconds = (time.perf_counter() - t0) / len(items)
-        c = M.curve(np.concatenate([m[it.prepared.fov] for m, it in zip(maps, items, strict=True)]),
-                    np.concatenate([it.prepared.lesion[it.prepared.fov] for it in items]))
+        c = M.curve(*fov_pixels(maps, items))
         rows.append({"run": run.name, "seed": cfg.seed, "polarity": polarity, "vessel_line": line, "blob_width": blob,
                      "proxy_auroc": round(M.auroc(c), 4), "proxy_ap": round(M.average_precision(c), 4),
                      "s_per_picture": round(seconds, 3), "cpu": cpu_name()})

@@ -67,7 +67,8 @@ def fused_config(s: TrainConfig, p: TrainConfig, weight: float, scale: float,
                    eval=replace(s.eval, tiling="whole", fov="inside"))
 
 
-def _pixels(maps: list[np.ndarray], items: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+def fov_pixels(maps: list[np.ndarray], items: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, lesion labels) of every FOV pixel of prepared items, pooled: what a proxy curve is drawn from."""
     return (np.concatenate([m[it.prepared.fov] for m, it in zip(maps, items, strict=True)]),
             np.concatenate([it.prepared.lesion[it.prepared.fov] for it in items]))
 
@@ -79,7 +80,7 @@ def choose_weight(seg: list[np.ndarray], prior: list[np.ndarray], items: list[An
     for w in WEIGHTS:
         maps = [postprocess_map(a + (w / scale) * b, it.prepared.fov, ev)
                 for a, b, it in zip(seg, prior, items, strict=True)]
-        c = M.curve(*_pixels(maps, items))
+        c = M.curve(*fov_pixels(maps, items))
         rows.append({"weight": w, "proxy_auroc": M.auroc(c), "proxy_ap": M.average_precision(c)})
     floor = AP_KEPT * rows[0]["proxy_ap"]
     best = max((r for r in rows if r["proxy_ap"] >= floor), key=lambda r: r["proxy_auroc"])

@@ -131,13 +131,17 @@ class LocalContrast(AnomalyModel):
         background = smooth(g * fov, sigma, zero_pad=True) / smooth(fov, sigma, zero_pad=True).clamp_min(1e-3)
         return torch.log((g + EPS) / (background + EPS)) * fov, fov
 
+    def _cells(self, c: torch.Tensor) -> torch.Tensor:
+        """(H, W) cell of every pixel of (B, 1, H, W) maps, on their device."""
+        return cell_index(*c.shape[-2:], self.cfg.grid).view(c.shape[-2:]).to(c.device)
+
     def training_step(self, batch: Batch, optimizers: list[torch.optim.Optimizer], autocast: Any,
                       loss_fn: Any = None) -> StepResult:
         """Add the clean pictures' FOV pixels to each cell's count, sum and sum of squares."""
         with torch.no_grad():
             c, fov = self.contrast(batch.target)
         inside = fov[:, 0] > 0
-        idx = cell_index(*c.shape[-2:], self.cfg.grid).view(c.shape[-2:]).to(c.device).expand_as(inside)[inside].cpu()
+        idx = self._cells(c).expand_as(inside)[inside].cpu()
         v = c[:, 0][inside].double().cpu()
         if self._sums is None:
             self._sums = torch.zeros(3, self.cfg.grid**2, dtype=torch.float64)
@@ -167,7 +171,7 @@ class LocalContrast(AnomalyModel):
         if not bool(self.fitted):
             raise RuntimeError("the contrast model has no cell statistics: fit it first (one training epoch)")
         c, fov = self.contrast(x)
-        idx = cell_index(*c.shape[-2:], self.cfg.grid).view(c.shape[-2:]).to(c.device)
+        idx = self._cells(c)
         z = (c - self.mean[idx]) / self.std[idx]
         dark, bright = (-z).clamp_min(0) * fov, z.clamp_min(0) * fov
         if self.cfg.vessel_line > 0:
