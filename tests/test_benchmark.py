@@ -97,6 +97,29 @@ def test_a_finished_run_with_another_config_is_refused(tiny_synth, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_config_file_applies_to_every_run_and_reuses_runs_trained_with_it(tiny_synth, tmp_path):
+    """Table 1 under other training defaults (configs/fill-fov.yaml) is trained run by run with wdmt train --config,
+    then gathered by the benchmark with the same file: the runs are reused, not retrained, and without the file the
+    benchmark refuses them rather than mixing two recipes in one table."""
+    cfg = tmp_path / "fill.yaml"
+    cfg.write_text("preprocess: {surround: fill}\nfov_loss: true\n")
+    out = tmp_path / "b"
+    assert main(["train", "--data", str(tiny_synth), "--model", "ae", "--preset", "tiny", "--seed", "5",
+                 "--config", str(cfg), "--out", str(out / "runs" / "ae-s5"), "--quiet"]) == 0
+    before = (out / "runs" / "ae-s5" / "summary.json").stat().st_mtime_ns
+    from wdmt.benchmark import plan
+
+    assert [e["state"] for e in plan("ablation", out, preset="tiny", models=["ae"], config=cfg)] == [
+        "trained, to evaluate"]
+    assert plan("ablation", out, preset="tiny", models=["ae"])[0]["state"].startswith("refused")
+    benchmark("ablation", tiny_synth, out, preset="tiny", models=["ae"], progress=False, maps=False, config=cfg)
+    assert (out / "runs" / "ae-s5" / "summary.json").stat().st_mtime_ns == before
+    run_cfg = json.loads((out / "runs" / "ae-s5" / "config.json").read_text())
+    assert run_cfg["preprocess"]["surround"] == "fill" and run_cfg["fov_loss"] is True
+    assert "fill.yaml" in (out / "report-ablation.html").read_text()
+
+
+@pytest.mark.slow
 def test_kept_epochs_add_the_papers_epoch_choice_beside_ours(tiny_synth, tmp_path):
     out = tmp_path / "b"
     benchmark("ablation", tiny_synth, out, preset="tiny", models=["ae"], progress=False, maps=False, epochs=2)

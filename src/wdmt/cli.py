@@ -217,7 +217,8 @@ def _cmd_benchmark(a: argparse.Namespace) -> int:
     from wdmt.benchmark import benchmark, plan
 
     if a.plan:
-        entries = plan(a.suite, a.out, preset=a.preset, seeds=a.seeds, models=a.models, epochs=a.epochs)
+        entries = plan(a.suite, a.out, preset=a.preset, seeds=a.seeds, models=a.models, epochs=a.epochs,
+                       config=a.config)
         print("| row | seed | state | training min left (est.) |\n|---|---|---|---|")
         for e in entries:
             est = "?" if e["minutes_left"] is None and e["epochs_left"] else f"{e['minutes_left'] or 0:.0f}"
@@ -243,6 +244,7 @@ def _cmd_benchmark(a: argparse.Namespace) -> int:
         epochs=a.epochs,
         report_only=a.report_only,
         keep_epochs=a.keep_epochs,
+        config=a.config,
     )
     for name in r["tables"]:
         print((Path(a.out) / f"table-{name}.md").read_text())
@@ -476,6 +478,7 @@ def _add_benchmark(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
     b.add_argument("--suite", default="ablation", choices=BENCHMARK_SUITES)
     b.add_argument("--data", required=True)
     b.add_argument("--preset", default="cpu")
+    b.add_argument("--config", help="YAML file of config keys applied to every run after the preset (as in train)")
     b.add_argument("--seeds", type=int, default=1)
     b.add_argument("--models", nargs="+", help="only these models of the suite")
     b.add_argument("--epochs", type=int, help="every run's epochs instead of the preset's (decay rates follow)")

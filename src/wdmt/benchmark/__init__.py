@@ -23,6 +23,7 @@ from wdmt.benchmark.runner import RunResult, finished, plan, run_one
 from wdmt.benchmark.suites import (
     PAPER,
     SUITES,
+    Config,
     PaperResult,
     Setting,
     normalise,
@@ -36,15 +37,17 @@ from wdmt.rundir import RunDir
 
 def benchmark(suite: str, data: str | Path, out: str | Path, *, preset: str = "cpu", seeds: int = 1, fmt: str = "auto",
               models: list[str] | None = None, progress: bool = True, maps: bool = True,
-              epochs: int | None = None, report_only: bool = False, keep_epochs: int = 0) -> dict[str, Any]:
+              epochs: int | None = None, report_only: bool = False, keep_epochs: int = 0,
+              config: Config = None) -> dict[str, Any]:
     """Run a suite (see the module docstring); returns the aggregated rows per suite and the report's path.
     ``epochs`` overrides the preset's for every run (a smaller budget, e.g. on synthetic data); decay rates follow it.
     ``report_only`` trains and evaluates nothing: the tables and report cover the finished runs and name the missing
     ones, so a long benchmark can be read while it runs. ``keep_epochs`` makes new runs keep every k-th epoch's weights,
-    and every run that kept them is also evaluated under the paper's epoch choice, reported in columns of its own."""
+    and every run that kept them is also evaluated under the paper's epoch choice, reported in columns of its own.
+    ``config`` is a file of config keys applied to every run after the preset, as ``wdmt train --config``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    suites = suite_settings(suite, models, preset=preset, epochs=epochs)
+    suites = suite_settings(suite, models, preset=preset, epochs=epochs, config=config)
     done: dict[str, RunResult] = {}
     missing: list[str] = []
     all_rows: list[RunResult] = []
@@ -53,26 +56,28 @@ def benchmark(suite: str, data: str | Path, out: str | Path, *, preset: str = "c
         rows = []
         for s in settings:
             for seed in seed_list(seeds):
-                key = normalise(s, preset).run_name(seed)
+                key = normalise(s, preset, config).run_name(seed)
                 if report_only and key not in done and not finished(RunDir(out / "runs" / key)):
                     missing.append(key)
                     continue
                 if key not in done:
-                    done[key] = run_one(s, seed, data, preset, out, fmt, progress, epochs, keep_epochs)
+                    done[key] = run_one(s, seed, data, preset, out, fmt, progress, epochs, keep_epochs, config)
                 rows.append(replace(done[key], row=s.label))
         all_rows += rows
-        table = aggregate(rows, settings, reference_setting(settings, preset))
+        table = aggregate(rows, settings, reference_setting(settings, preset, config))
         write_text_atomic(out / f"table-{name}.md", markdown(table))
         write_csv_atomic(out / f"table-{name}.csv", table, None if table else ["method"])
-        sections.append((f"{name} ({preset} preset, {len(seed_list(seeds))} seed(s))", table,
+        recipe = f"{preset} preset" + (f" + {Path(config).name}" if config else "")
+        sections.append((f"{name} ({recipe}, {len(seed_list(seeds))} seed(s))", table,
                          figures(out, name, rows, settings, maps)))
     write_csv_atomic(out / f"results-{suite}.csv", [asdict(r) for r in all_rows], RunResult.csv_fields())
-    meta: dict[str, Any] = {"data": str(data), "preset": preset, "epochs": epochs, "seeds": seed_list(seeds),
-                            "suite": suite}
+    meta: dict[str, Any] = {"data": str(data), "preset": preset, "config": str(config) if config else None,
+                            "epochs": epochs, "seeds": seed_list(seeds), "suite": suite}
     if report_only:
         meta["runs not finished (left out)"] = missing
     report = html_report(out, sections, meta)
-    return {"tables": {name: aggregate(all_rows, st, reference_setting(st, preset)) for name, st in suites.items()},
+    return {"tables": {name: aggregate(all_rows, st, reference_setting(st, preset, config))
+                       for name, st in suites.items()},
             "report": str(report)}
 
 

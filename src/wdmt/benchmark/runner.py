@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from wdmt import api
-from wdmt.benchmark.suites import Setting, normalise, seed_list, suite_settings
+from wdmt.benchmark.suites import Config, Setting, normalise, seed_list, suite_settings
 from wdmt.config import PAPER_EVAL, TrainConfig, resolve_config
 from wdmt.rundir import RunDir
 
@@ -81,16 +81,16 @@ def training_minutes(log: list[dict[str, str]]) -> float:
 
 
 def run_and_config(
-    s: Setting, seed: int, preset: str, out: Path, epochs: int | None, keep_epochs: int = 0
+    s: Setting, seed: int, preset: str, out: Path, epochs: int | None, keep_epochs: int = 0, config: Config = None
 ) -> tuple[RunDir, TrainConfig]:
     """Where a row's run lives and the config the benchmark asks of it. Keeping epochs changes no arithmetic, so a run
     keeps the policy it started with: runs trained without kept epochs are reused, and get no paper's-epoch columns."""
-    norm = normalise(s, preset)
+    norm = normalise(s, preset, config)
     rd = RunDir(out / "runs" / norm.run_name(seed))
     if rd.config_path.exists():
         keep_epochs = rd.config().keep_epochs
     cfg = resolve_config(
-        preset, model=s.model, seed=seed, epochs=epochs, model_options=norm.options, keep_epochs=keep_epochs
+        preset, config, model=s.model, seed=seed, epochs=epochs, model_options=norm.options, keep_epochs=keep_epochs
     )
     return rd, cfg
 
@@ -110,15 +110,16 @@ def run_one(
     progress: bool,
     epochs: int | None = None,
     keep_epochs: int = 0,
+    config: Config = None,
 ) -> RunResult:
     """Train (or resume, or skip) one run and evaluate it under both protocols, and where it kept its epochs under the
     paper's epoch choice too; returns its result."""
-    rd, cfg = run_and_config(s, seed, preset, out, epochs, keep_epochs)
+    rd, cfg = run_and_config(s, seed, preset, out, epochs, keep_epochs, config)
     # A finished run is never trusted by its name alone: another preset or --epochs must not be mixed in.
     rd.require_config(
         cfg,
         "this run was trained with another config than the benchmark asks for; "
-        "use another --out or the same --preset/--epochs",
+        "use another --out or the same --preset/--config/--epochs",
     )
     if not rd.finished_training:
         partial = rd.resumable
@@ -208,16 +209,17 @@ def plan(
     seeds: int = 1,
     models: list[str] | None = None,
     epochs: int | None = None,
+    config: Config = None,
 ) -> list[dict[str, Any]]:
     """What a benchmark would do, without doing it: one entry per run (rows sharing a run appear once) with its state
     and, where a finished or half-trained run of the same model gives an epoch time, the minutes of training left."""
     out = Path(out)
     entries: dict[str, dict[str, Any]] = {}
     epoch_s: dict[str, list[float]] = {}
-    for settings in suite_settings(suite, models, preset=preset, epochs=epochs).values():
+    for settings in suite_settings(suite, models, preset=preset, epochs=epochs, config=config).values():
         for s in settings:
             for seed in seed_list(seeds):
-                rd, cfg = run_and_config(s, seed, preset, out, epochs)
+                rd, cfg = run_and_config(s, seed, preset, out, epochs, config=config)
                 if rd.root.name in entries:
                     continue
                 log = rd.log()

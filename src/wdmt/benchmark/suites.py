@@ -4,6 +4,7 @@ and the paper's own numbers to set beside ours."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from wdmt.config import resolve_config
@@ -20,6 +21,9 @@ BEYOND = ["patchcore", "padim", "synth-seg", "wdmt-synth", "wdmt"]
 DELTAS = (0.005, 0.01, 0.025, 0.05, 0.1)
 PAPER_EPOCHS = 200
 SUITES = ("ablation", "decay", "sota", "beyond")
+# A YAML/JSON file of config keys applied to every run after the preset (``wdmt train --config``): a benchmark under
+# other training defaults, e.g. configs/fill-fov.yaml, without a preset of its own.
+Config = str | Path | None
 
 
 @dataclass(frozen=True)
@@ -99,10 +103,10 @@ def decay_settings(epochs: int) -> list[Setting]:
 
 
 def suite_settings(suite: str, models: list[str] | None = None, *, preset: str = "cpu",
-                   epochs: int | None = None) -> dict[str, list[Setting]]:
+                   epochs: int | None = None, config: Config = None) -> dict[str, list[Setting]]:
     """{suite: rows} for ``ablation`` (Table 1), ``decay`` (Table 2), ``sota`` (Table 3), ``beyond`` (methods the
     paper did not compare, with WDMT-Net as the reference) or ``all``."""
-    n_epochs = epochs or resolve_config(preset, model="wdmt").epochs
+    n_epochs = epochs or resolve_config(preset, config, model="wdmt").epochs
     known = {"ablation": [Setting(m) for m in TABLE1],
              "decay": decay_settings(n_epochs),
              "sota": [Setting(m) for m in TABLE3],
@@ -118,16 +122,16 @@ def suite_settings(suite: str, models: list[str] | None = None, *, preset: str =
     return chosen
 
 
-def normalise(s: Setting, preset: str = "cpu") -> Setting:
-    """Drop options equal to what the preset already gives the model, so Table 2's row with the preset's own delta is
-    the same run as Table 1's WDMT-Net."""
-    default = {**asdict(model_config(s.model)), **resolve_config(preset, model=s.model).model_options}
+def normalise(s: Setting, preset: str = "cpu", config: Config = None) -> Setting:
+    """Drop options equal to what the preset (and config file) already give the model, so Table 2's row with the
+    preset's own delta is the same run as Table 1's WDMT-Net."""
+    default = {**asdict(model_config(s.model)), **resolve_config(preset, config, model=s.model).model_options}
     return replace(s, options={k: v for k, v in s.options.items() if default.get(k) != v})
 
 
-def reference_setting(settings: list[Setting], preset: str) -> Setting | None:
+def reference_setting(settings: list[Setting], preset: str, config: Config = None) -> Setting | None:
     """The row others are compared with: WDMT-Net as the preset trains it (Table 2: its Delta = 0.05 row)."""
-    return next((s for s in settings if s.model == "wdmt" and not normalise(s, preset).options), None)
+    return next((s for s in settings if s.model == "wdmt" and not normalise(s, preset, config).options), None)
 
 
 def seed_list(seeds: int) -> list[int]:
