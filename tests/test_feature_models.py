@@ -454,3 +454,29 @@ def test_contrast_blob_width_gives_back_a_blot_wider_than_the_vessel_line():
     core = ((yy - 84) ** 2 + (xx - 64) ** 2) < 5**2
     assert kept[core].mean() > 3 * lined[core].mean()  # the line alone erases the blot's inside
     assert kept[vessel].mean() < 0.2 * kept[core].mean()  # the square does not fit the 3 px vessel
+
+
+def test_a_run_records_every_model_option_so_a_later_default_cannot_change_it(tiny_synth, tmp_path, monkeypatch):
+    """The contrast map's fitted cell statistics belong to the background width it was fitted with: a run, and a
+    fused run's members, write every option out, and a default moved afterwards leaves them as they were."""
+    import dataclasses
+
+    from wdmt import api, models
+    from wdmt.config import resolve_config
+    from wdmt.fuse import fused_config
+    from wdmt.rundir import RunDir
+
+    api.train(tiny_synth, resolve_config("tiny", model="contrast"), tmp_path / "con", progress=False)
+    cfg = RunDir(tmp_path / "con").config()
+    fields = {f.name for f in dataclasses.fields(models.MODELS["contrast"].config_cls)}
+    assert set(cfg.model_options) == fields and cfg.model_options["background_sigma"] == 12.0
+    # a config that names only what differs from the defaults is the same run (benchmark reuse, resume)
+    assert not RunDir(tmp_path / "con").config_differs(resolve_config("tiny", model="contrast"))
+    entry = models.MODELS["contrast"]
+    monkeypatch.setitem(models.MODELS, "contrast", dataclasses.replace(entry, defaults={"background_sigma": 40.0}))
+    assert models.build_from_config(cfg).cfg.background_sigma == 12.0  # as fitted, not the new default
+    assert RunDir(tmp_path / "con").config_differs(resolve_config("tiny", model="contrast"))  # another model now
+    fused = fused_config(cfg, cfg, 0.01, 1.0)
+    assert fused.model_options["prior_options"]["background_sigma"] == 12.0
+    # tuples come back from JSON as lists, and are tuples again in the model's config
+    assert models.model_config("padim", **models.full_options("padim", {})).blocks == (4, 10)

@@ -79,6 +79,16 @@ def _float_or_none(v: Any) -> float | None:
         return None
 
 
+def recorded(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` with its model's options written out in full (:func:`wdmt.models.full_options`); a model wdmt does not
+    know keeps its options as given."""
+    from wdmt.models import MODELS, full_options, run_options
+
+    if cfg.model not in MODELS:
+        return cfg
+    return replace(cfg, model_options=full_options(cfg.model, run_options(cfg)))
+
+
 class RunDir:
     """One training run on disk. Cheap to create: nothing is read until asked for."""
 
@@ -128,8 +138,11 @@ class RunDir:
         """Whether a config is on disk and trains otherwise than ``cfg`` (compared through :func:`from_dict`, so
         fields added to wdmt since the run was written count as their defaults). The evaluation settings are left
         out: they do not change the weights, and a run keeps the ones it recorded (a resume, a benchmark's reuse)
-        when wdmt's defaults move."""
-        return self.config_path.exists() and {**to_dict(self.config()), "eval": None} != {**to_dict(cfg), "eval": None}
+        when wdmt's defaults move. Model options are compared written out in full (:func:`recorded`), so a run that
+        recorded every option matches a config that names only those differing from the defaults."""
+        if not self.config_path.exists():
+            return False
+        return {**to_dict(recorded(self.config())), "eval": None} != {**to_dict(recorded(cfg)), "eval": None}
 
     def require_config(self, cfg: TrainConfig, reason: str) -> None:
         if self.config_differs(cfg):
@@ -138,7 +151,7 @@ class RunDir:
     def start(self, cfg: TrainConfig, env: dict[str, Any], data: dict[str, Any]) -> None:
         """A fresh run: its config, environment and data split on disk, and no log yet."""
         self.root.mkdir(parents=True, exist_ok=True)
-        self.write_json("config.json", to_dict(cfg))
+        self.write_json("config.json", to_dict(recorded(cfg)))
         self.write_json("env.json", env)
         self.write_json("data.json", data)
         self.log_path.unlink(missing_ok=True)

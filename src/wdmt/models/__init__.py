@@ -43,7 +43,18 @@ def model_config(name: str, **overrides: Any) -> Any:
         raise WdmtError(
             None, f"model {name}: unknown option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(fields))}"
         )
-    return entry.config_cls(**{**entry.defaults, **overrides})
+    base = entry.config_cls(**entry.defaults)
+    # a tuple read back from a run's JSON config is a list
+    fixed = {k: tuple(v) if isinstance(v, list) and isinstance(getattr(base, k), tuple) else v
+             for k, v in overrides.items()}
+    return dataclasses.replace(base, **fixed)
+
+
+def full_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Every option of a model, the defaults written out: what a run records, so that a default changed in a later
+    wdmt does not silently change a model already trained (its fitted statistics belong to the old value)."""
+    return {k: list(v) if isinstance(v, tuple) else v
+            for k, v in dataclasses.asdict(model_config(name, **options)).items()}
 
 
 def takes_option(name: str, option: str) -> bool:
@@ -59,12 +70,17 @@ def create_model(name: str, **overrides: Any) -> AnomalyModel:
     return model
 
 
+def run_options(cfg: Any) -> dict[str, Any]:
+    """The options a :class:`~wdmt.config.TrainConfig`'s model is built with: its own, and its input channels from
+    the preprocessing unless it names them."""
+    return {"in_channels": cfg.preprocess.in_channels, **cfg.model_options}
+
+
 def build_from_config(cfg: Any, for_loading: bool = False) -> AnomalyModel:
     """The model a :class:`~wdmt.config.TrainConfig` describes (its input channels from the preprocessing).
     ``for_loading``: its weights are about to be loaded from a checkpoint, so a pretrained backbone is not read from
     the ``wdmt[features]`` extra (a run or the shipped model then scores without it)."""
-    opts = dict(cfg.model_options)
-    opts.setdefault("in_channels", cfg.preprocess.in_channels)
+    opts = run_options(cfg)
     if for_loading and takes_option(cfg.model, "pretrained"):
         opts["pretrained"] = False
     return create_model(cfg.model, **opts)
