@@ -37,6 +37,11 @@ CANDIDATES = [("dark", 0, 0), ("dark", 31, 0), ("both", 0, 0), ("both", 15, 0), 
 
 
 def run_rows(run: Path) -> list[dict]:
+    return score(run, CANDIDATES)
+
+
+def score(run: Path, candidates: list[tuple[str, int, int]] | None) -> list[dict]:
+    """One row per candidate (``None``: the run's own options) on the run's proxy set."""
     torch.set_num_threads(1)
     rd = RunDir(run)
     cfg = rd.config()
@@ -44,8 +49,10 @@ def run_rows(run: Path) -> list[dict]:
     items = proxy_set(normals, cfg.preprocess, variants=3, seed=cfg.seed).lesioned
     state = rd.load("best")["model"]
     rows = []
-    for polarity, line, blob in CANDIDATES:
-        opts = {**cfg.model_options, "polarity": polarity, "vessel_line": line, "blob_width": blob}
+    for cand in candidates or [None]:
+        opts = dict(cfg.model_options)
+        if cand is not None:
+            opts.update(zip(("polarity", "vessel_line", "blob_width"), cand, strict=True))
         model = create_model("contrast", **opts)
         model.load_state_dict(state)
         model.eval()
@@ -55,7 +62,9 @@ def run_rows(run: Path) -> list[dict]:
                 maps.append(model.maps(to_tensor(it.prepared.image)[None])[0][0, 0].numpy())
         seconds = (time.perf_counter() - t0) / len(items)
         c = M.curve(*fov_pixels(maps, items))
-        rows.append({"run": run.name, "seed": cfg.seed, "polarity": polarity, "vessel_line": line, "blob_width": blob,
+        full = model.cfg
+        rows.append({"run": run.name, "seed": cfg.seed, "background_sigma": full.background_sigma,
+                     "polarity": full.polarity, "vessel_line": full.vessel_line, "blob_width": full.blob_width,
                      "proxy_auroc": round(M.auroc(c), 4), "proxy_ap": round(M.average_precision(c), 4),
                      "s_per_picture": round(seconds, 3), "cpu": cpu_name()})
     return rows

@@ -109,3 +109,19 @@ def test_run_speed_times_a_run_as_it_evaluates_itself(tiny_run):
 
     r = measure(tiny_run, 1)
     assert r["model"] == "wdmt" and r["photographs_s"] > 0 and r["weights_mb"] > 0
+
+
+def test_contrast_candidates_are_scored_on_the_proxy_set_with_their_own_or_the_runs_options(tiny_synth, tmp_path):
+    from wdmt import api
+    from wdmt.config import resolve_config
+
+    api.train(tiny_synth, resolve_config("tiny", model="contrast", model_options={"background_sigma": 6.0}),
+              tmp_path / "con", progress=False)
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from contrast_line import score
+
+    own, = score(tmp_path / "con", None)  # contrast_background.py: the run as fitted
+    assert (own["background_sigma"], own["polarity"], own["vessel_line"]) == (6.0, "both", 31)
+    dark, = score(tmp_path / "con", [("dark", 0, 0)])
+    assert (dark["background_sigma"], dark["polarity"], dark["vessel_line"], dark["blob_width"]) == (6.0, "dark", 0, 0)
+    assert 0 <= dark["proxy_auroc"] <= 1 and 0 <= own["proxy_ap"] <= 1 and own["proxy_auroc"] != dark["proxy_auroc"]

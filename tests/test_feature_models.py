@@ -469,14 +469,42 @@ def test_a_run_records_every_model_option_so_a_later_default_cannot_change_it(ti
     api.train(tiny_synth, resolve_config("tiny", model="contrast"), tmp_path / "con", progress=False)
     cfg = RunDir(tmp_path / "con").config()
     fields = {f.name for f in dataclasses.fields(models.MODELS["contrast"].config_cls)}
-    assert set(cfg.model_options) == fields and cfg.model_options["background_sigma"] == 12.0
+    fitted_with = models.model_config("contrast").background_sigma
+    assert set(cfg.model_options) == fields and cfg.model_options["background_sigma"] == fitted_with
     # a config that names only what differs from the defaults is the same run (benchmark reuse, resume)
     assert not RunDir(tmp_path / "con").config_differs(resolve_config("tiny", model="contrast"))
     entry = models.MODELS["contrast"]
-    monkeypatch.setitem(models.MODELS, "contrast", dataclasses.replace(entry, defaults={"background_sigma": 40.0}))
-    assert models.build_from_config(cfg).cfg.background_sigma == 12.0  # as fitted, not the new default
+    moved = dataclasses.replace(entry, defaults={"background_sigma": fitted_with + 8})
+    monkeypatch.setitem(models.MODELS, "contrast", moved)
+    assert models.build_from_config(cfg).cfg.background_sigma == fitted_with  # as fitted, not the new default
     assert RunDir(tmp_path / "con").config_differs(resolve_config("tiny", model="contrast"))  # another model now
     fused = fused_config(cfg, cfg, 0.01, 1.0)
-    assert fused.model_options["prior_options"]["background_sigma"] == 12.0
+    assert fused.model_options["prior_options"]["background_sigma"] == fitted_with
     # tuples come back from JSON as lists, and are tuples again in the model's config
     assert models.model_config("padim", **models.full_options("padim", {})).blocks == (4, 10)
+
+
+def test_a_run_written_before_every_option_was_recorded_keeps_the_defaults_of_its_day(tiny_synth, tmp_path):
+    """A contrast run fitted when the background width defaulted to 12 px, alone or inside a fused run, is read with
+    12 px, not the 32 px default of today."""
+    import json
+
+    from wdmt import api
+    from wdmt.config import resolve_config
+    from wdmt.rundir import RunDir
+
+    api.train(tiny_synth, resolve_config("tiny", model="contrast"), tmp_path / "con", progress=False)
+    rd = RunDir(tmp_path / "con")
+    data = rd.read_json("config.json")
+    old = {k: v for k, v in data["model_options"].items() if k in ("polarity", "vessel_line", "blob_width")}
+    rd.config_path.write_text(json.dumps({**data, "model_options": old}))
+    assert rd.config().model_options["background_sigma"] == 12.0
+    stacked = {**data, "model": "fusion", "model_options": {"segmenter": "fusion", "segmenter_options": {
+        "segmenter": "synth-seg", "segmenter_options": {}, "prior": "contrast", "prior_options": {}},
+        "prior": "contrast", "prior_options": dict(old)}}
+    rd.config_path.write_text(json.dumps(stacked))
+    opts = rd.config().model_options
+    assert opts["prior_options"]["background_sigma"] == 12.0 == opts["segmenter_options"]["prior_options"][
+        "background_sigma"] and "background_sigma" not in opts["segmenter_options"]["segmenter_options"]
+    rd.config_path.write_text(json.dumps({**data, "model_options": {**old, "background_sigma": 32.0}}))
+    assert rd.config().model_options["background_sigma"] == 32.0  # what a run names is never overridden

@@ -79,6 +79,29 @@ def _float_or_none(v: Any) -> float | None:
         return None
 
 
+# Model defaults that have changed since runs began to record every option (wdmt after commit 10ea062), with their
+# values before: a run written earlier named only the options that differed from the defaults of its day.
+FORMER_DEFAULTS: dict[str, dict[str, Any]] = {"contrast": {"background_sigma": 12.0}}
+
+
+def with_former_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    """A run's config as read from disk, with :data:`FORMER_DEFAULTS` filled in where it does not name them (a run
+    that records every option always does), in a fused run's members too."""
+
+    def fill(model: Any, opts: Any) -> Any:
+        if not isinstance(opts, dict):
+            return opts
+        opts = {**FORMER_DEFAULTS.get(model, {}), **opts}
+        for role in ("segmenter", "prior"):
+            if f"{role}_options" in opts:
+                opts[f"{role}_options"] = fill(opts.get(role), opts[f"{role}_options"])
+        return opts
+
+    if "model_options" not in data:
+        return data
+    return {**data, "model_options": fill(data.get("model"), data["model_options"])}
+
+
 def recorded(cfg: TrainConfig) -> TrainConfig:
     """``cfg`` with its model's options written out in full (:func:`wdmt.models.full_options`); a model wdmt does not
     know keeps its options as given."""
@@ -130,7 +153,7 @@ class RunDir:
         if not self.config_path.is_file():
             raise WdmtError(self.root, "not a run directory (no config.json)")
         try:
-            return from_dict(TrainConfig, self.read_json("config.json"))
+            return from_dict(TrainConfig, with_former_defaults(self.read_json("config.json")))
         except json.JSONDecodeError as e:
             raise WdmtError(self.config_path, f"not valid JSON: {e}") from e
 
