@@ -37,7 +37,8 @@ from wdmt.shipped import DEFAULT, ROOT, pack  # noqa: E402
 MODEL = "fusion"  # the best pixel and image figures of issue 15's comparison (docs/beyond.md)
 FUSED = ("synth-seg", "padim")
 STACKED = "contrast"  # the second prior, beneath the first fusion
-STACKED_OPTIONS = {"polarity": "both", "vessel_line": 31, "blob_width": 17}  # named, so a new default changes nothing
+# named, so a new default changes nothing
+STACKED_OPTIONS = {"polarity": "both", "vessel_line": 31, "blob_width": 17, "background_sigma": 32.0}
 SUMMARIES = {
     "fusion": "A lesion segmenter (frozen ImageNet EfficientNet-Lite0 encoder, U-Net decoder) trained on normal "
               "fundus photographs with synthetic lesions pasted in (DRAEM-style), its lesion probability laid over a "
