@@ -508,3 +508,27 @@ def test_a_run_written_before_every_option_was_recorded_keeps_the_defaults_of_it
         "background_sigma"] and "background_sigma" not in opts["segmenter_options"]["segmenter_options"]
     rd.config_path.write_text(json.dumps({**data, "model_options": {**old, "background_sigma": 32.0}}))
     assert rd.config().model_options["background_sigma"] == 32.0  # what a run names is never overridden
+
+
+def test_runs_record_their_data_folder_absolute_and_fuse_compares_folders_not_spellings(tiny_synth, tmp_path,
+                                                                                      monkeypatch):
+    import json
+
+    from wdmt import api
+    from wdmt.config import resolve_config
+    from wdmt.fuse import _check_compatible
+    from wdmt.rundir import RunDir
+
+    monkeypatch.chdir(tiny_synth.parent)
+    api.train(tiny_synth.name, resolve_config("tiny", model="contrast"), tmp_path / "rel", progress=False)
+    rel = RunDir(tmp_path / "rel")
+    assert rel.read_json("data.json")["root"] == str(tiny_synth.resolve())
+    api.train(tiny_synth, resolve_config("tiny", model="contrast", model_options={"polarity": "dark"}),
+              tmp_path / "abs", progress=False)
+    info = rel.read_json("data.json")
+    rel.write_json("data.json", {**info, "root": tiny_synth.name})  # as runs of earlier wdmt recorded it
+    _check_compatible(rel, RunDir(tmp_path / "abs"))  # the same folder, spelt two ways: no error
+    other = RunDir(tmp_path / "abs").read_json("data.json")
+    (tmp_path / "abs" / "data.json").write_text(json.dumps({**other, "root": str(tmp_path)}))
+    with pytest.raises(Exception, match="not trained on the data"):
+        _check_compatible(rel, RunDir(tmp_path / "abs"))

@@ -44,7 +44,7 @@ def _check_compatible(seg: RunDir, prior: RunDir) -> tuple[TrainConfig, TrainCon
         if not rd.finished_training:
             raise WdmtError(rd.root, "not a finished run (no summary.json)")
     a, b = seg.read_json("data.json"), prior.read_json("data.json")
-    if (a["root"], a["splits"]) != (b["root"], b["splits"]):
+    if not prior.same_data(a["root"]) or a["splits"] != b["splits"]:
         raise WdmtError(prior.root, f"not trained on the data and split of {seg.root}")
     for k in _SAME_PREPROCESSING:
         if getattr(s.preprocess, k) != getattr(p.preprocess, k):

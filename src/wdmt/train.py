@@ -240,7 +240,7 @@ class Trainer:
 
     def _data_record(self, st: FitState) -> dict[str, Any]:
         return {
-            "root": str(self.data.root),
+            "root": str(Path(self.data.root).resolve()),  # a run is read from anywhere, and runs compared
             "format": self.data.format,
             "counts": self.data.counts(),
             "train_tiles": len(st.train),
