@@ -24,10 +24,10 @@ import torch
 from wdmt import metrics as M
 from wdmt.config import TrainConfig, to_dict
 from wdmt.errors import WdmtError
-from wdmt.models import create_model, full_options, run_options
+from wdmt.models import create_model
 from wdmt.preprocess import to_tensor
 from wdmt.proxy import proxy_set
-from wdmt.rundir import RunDir
+from wdmt.rundir import RunDir, recorded
 from wdmt.runtime import environment
 from wdmt.scoring import postprocess_map
 
@@ -60,8 +60,8 @@ def fused_config(s: TrainConfig, p: TrainConfig, weight: float, scale: float,
     if segmenter_tiling not in ("overlap", "whole"):
         raise WdmtError(None, f"segmenter tiling must be overlap or whole, not {segmenter_tiling!r}")
     tiles = s.preprocess.tiles if segmenter_tiling == "overlap" else 1
-    opts = {"segmenter": s.model, "segmenter_options": full_options(s.model, run_options(s)),
-            "segmenter_tiles": tiles, "prior": p.model, "prior_options": full_options(p.model, run_options(p)),
+    opts = {"segmenter": s.model, "segmenter_options": recorded(s).model_options,
+            "segmenter_tiles": tiles, "prior": p.model, "prior_options": recorded(p).model_options,
             "prior_tiles": p.preprocess.tiles, "weight": weight, "scale": scale}
     return replace(s, model="fusion", model_options=opts, preprocess=replace(s.preprocess, tiles=1),
                    eval=replace(s.eval, tiling="whole", fov="inside"))
