@@ -37,11 +37,11 @@ CANDIDATES = [("dark", 0, 0), ("dark", 31, 0), ("both", 0, 0), ("both", 15, 0), 
 
 
 def run_rows(run: Path) -> list[dict]:
-    return score(run, CANDIDATES)
+    return score(run, [dict(zip(("polarity", "vessel_line", "blob_width"), c, strict=True)) for c in CANDIDATES])
 
 
-def score(run: Path, candidates: list[tuple[str, int, int]] | None) -> list[dict]:
-    """One row per candidate (``None``: the run's own options) on the run's proxy set."""
+def score(run: Path, candidates: list[dict] | None) -> list[dict]:
+    """One row per candidate, model options over the run's own (``None``: the run's own alone), on its proxy set."""
     torch.set_num_threads(1)
     rd = RunDir(run)
     cfg = rd.config()
@@ -51,8 +51,7 @@ def score(run: Path, candidates: list[tuple[str, int, int]] | None) -> list[dict
     rows = []
     for cand in candidates or [None]:
         opts = dict(cfg.model_options)
-        if cand is not None:
-            opts.update(zip(("polarity", "vessel_line", "blob_width"), cand, strict=True))
+        opts.update(cand or {})
         model = create_model("contrast", **opts)
         model.load_state_dict(state)
         model.eval()
@@ -64,7 +63,8 @@ def score(run: Path, candidates: list[tuple[str, int, int]] | None) -> list[dict
         c = M.curve(*fov_pixels(maps, items))
         full = model.cfg
         rows.append({"run": run.name, "seed": cfg.seed, "background_sigma": full.background_sigma,
-                     "polarity": full.polarity, "vessel_line": full.vessel_line, "blob_width": full.blob_width,
+                     "polarity": full.polarity, "vessel_detector": full.vessel_detector,
+                     "vessel_line": full.vessel_line, "blob_width": full.blob_width,
                      "proxy_auroc": round(M.auroc(c), 4), "proxy_ap": round(M.average_precision(c), 4),
                      "s_per_picture": round(seconds, 3), "cpu": cpu_name()})
     return rows

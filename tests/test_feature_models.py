@@ -456,6 +456,20 @@ def test_contrast_blob_width_gives_back_a_blot_wider_than_the_vessel_line():
     assert kept[vessel].mean() < 0.2 * kept[core].mean()  # the square does not fit the 3 px vessel
 
 
+def test_contrast_line_detector_keeps_a_blot_wider_than_the_line_and_drops_a_vessel():
+    """``vessel_detector: mean`` compares a line's mean with its square's: a blot wider than the line fills both and
+    stays, which the opening by the same line erases; the thin vessel fills only the line and mostly goes."""
+    normals, x, vessel, _ = _vessel_and_blot(9)  # 17 px across: longer than the 11 px line in every direction
+    yy, xx = torch.meshgrid(torch.arange(128.0), torch.arange(128.0), indexing="ij")
+    core = ((yy - 84) ** 2 + (xx - 64) ** 2) < 5**2
+    opts = {"background_sigma": 12.0, "polarity": "dark", "vessel_line": 11}
+    plain = _fitted("contrast", normals, **{**opts, "vessel_line": 0}).predict(x).anomaly_map[0, 0]
+    opened = _fitted("contrast", normals, **opts).predict(x).anomaly_map[0, 0]
+    mean = _fitted("contrast", normals, **opts, vessel_detector="mean").predict(x).anomaly_map[0, 0]
+    assert mean[core].mean() > 0.8 * plain[core].mean() and mean[core].mean() > 3 * opened[core].mean()
+    assert mean[vessel].mean() < 0.4 * plain[vessel].mean()
+
+
 def test_a_run_records_every_model_option_so_a_later_default_cannot_change_it(tiny_synth, tmp_path, monkeypatch):
     """The contrast map's fitted cell statistics belong to the background width it was fitted with: a run, and a
     fused run's members, write every option out, and a default moved afterwards leaves them as they were."""
