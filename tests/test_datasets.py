@@ -152,6 +152,27 @@ def test_split_is_seeded_and_order_free(tmp_path):
     assert a != {s.id: s.split for s in open_dataset(r, seed=2).samples}
 
 
+def test_folds_test_every_normal_once_with_the_usual_train_and_val_sizes(tmp_path):
+    from wdmt.datasets import assign_fold
+
+    r = tmp_path / "d"
+    for i in range(20):
+        _img(r / "normal" / f"n{i:02d}.png")
+    _img(r / "abnormal" / "a0.png")
+    samples = open_dataset(r, seed=1).samples
+    tested: list[str] = []
+    for k in range(1, 6):
+        folds = assign_fold(samples, k, 5, seed=1)
+        split = {s.id: s.split for s in folds}
+        assert split["a0"] == "test" and sum(v == "val" for v in split.values()) == 2  # 10 % of 20, as usual
+        tested += [s.id for s in folds if s.label == 0 and s.split == "test"]
+    assert sorted(tested) == sorted(s.id for s in samples if s.label == 0)  # each normal tested exactly once
+    assert {s.id: s.split for s in assign_fold(samples, 2, 5, seed=1)} != {
+        s.id: s.split for s in assign_fold(samples, 2, 5, seed=2)}
+    with pytest.raises(WdmtError, match="fold 6/5"):
+        assign_fold(samples, 6, 5)
+
+
 def test_manifest_split_column_holds_and_escape_refused(tmp_path):
     r = tmp_path / "d"
     _img(r / "normal" / "x.png")

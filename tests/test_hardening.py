@@ -106,6 +106,7 @@ def test_debug_flag_shows_the_traceback(tmp_path):
         (["train", "--data", "{synth}", "--out", "{tmp}/r", "--preset", "nope"], "unknown preset"),
         (["train", "--data", "{synth}", "--out", "{tmp}/r", "--model", "nope"], "unknown model"),
         (["train", "--data", "{synth}", "--out", "{tmp}/r", "--set", "widht=3"], "unknown option"),
+        (["train", "--data", "{synth}", "--out", "{tmp}/r", "--fold", "6/5"], "fold 6/5"),
         (["train", "--data", "{synth}", "--out", "{tmp}/r", "--config", "{tmp}/bad.yaml"], "unknown key"),
         (["predict", "--onnx", "{tmp}/bad.onnx", "{synth}/normal/synth_normal_000.jpg", "--out", "{tmp}/o"], "ONNX"),
     ],

@@ -210,7 +210,8 @@ def test_seeded_runs_identical_and_resume_matches_uninterrupted(tiny_synth, tmp_
         train(tiny_synth, cfg, tmp_path / "c", progress=False)
     assert load_checkpoint(tmp_path / "c" / "checkpoints" / "last.pt")["epoch"] == 1
     monkeypatch.setattr(T, "validation_error", real)
-    train(tiny_synth, cfg, tmp_path / "c", resume=True, progress=False)
+    # a resume keeps the splits the run started with, even asked for another split seed
+    train(tiny_synth, cfg, tmp_path / "c", resume=True, split_seed=7, progress=False)
     c = load_checkpoint(tmp_path / "c" / "checkpoints" / "last.pt")["model"]
     assert all(torch.equal(a[k], c[k]) for k in a)
     assert len(list(csv.DictReader(open(tmp_path / "c" / "log.csv")))) == 2

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from wdmt.atomic import write_csv_atomic, write_json_atomic
 from wdmt.config import EvalConfig, TrainConfig
-from wdmt.datasets import DatasetIndex, open_dataset
+from wdmt.datasets import DatasetIndex, assign_fold, open_dataset
 from wdmt.distributed import barrier, init_from_env
 from wdmt.errors import WdmtError
 from wdmt.evaluate import (
@@ -45,8 +45,11 @@ PAPER_EPOCH_RULE = ("the official code's: the kept epoch with the highest pooled
 
 
 def train(data: str | Path, cfg: TrainConfig, out: str | Path, *, format: str = "auto", split_seed: int = 0,
-          resume: bool = False, overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Train ``cfg.model`` on the normal images of ``data``; calibrate strict thresholds on its val normals."""
+          fold: tuple[int, int] | None = None, resume: bool = False, overwrite: bool = False,
+          progress: bool = True) -> dict[str, Any]:
+    """Train ``cfg.model`` on the normal images of ``data``; calibrate strict thresholds on its val normals.
+    ``fold`` (k, n): the normals of fold k of n are the test split instead of a seeded 20 % (cross-validation). A
+    resumed run keeps the splits it started with, whatever these say."""
     out = Path(out)
     if (entry := MODELS.get(cfg.model)) is not None and entry.info.composite:
         raise WdmtError(None, f"model {cfg.model} is not trained: 'wdmt fuse' builds it from two fitted runs")
@@ -59,6 +62,10 @@ def train(data: str | Path, cfg: TrainConfig, out: str | Path, *, format: str = 
     idx = open_dataset(data, format=format, seed=split_seed)
     if idx.problems:
         raise WdmtError(data, f"dataset has problems (run 'wdmt data check'): {idx.problems[0]}")
+    if fold is not None:
+        idx.samples = assign_fold(idx.samples, *fold, seed=split_seed)
+    if resume and (out / "data.json").exists():
+        RunDir.apply_splits(idx, RunDir(out).read_json("data.json"))
     t0 = time.perf_counter()
     summary = Trainer(cfg, idx, out, progress=progress, dist_info=dist_info).fit(resume=resume)
     summary["train_seconds"] = round(time.perf_counter() - t0, 1)

@@ -55,6 +55,14 @@ def _model_options(pairs: list[str] | None) -> dict:
     return out
 
 
+def _fold(text: str) -> tuple[int, int]:
+    """``K/N`` -> (K, N); the range is checked against the dataset."""
+    k, sep, n = text.partition("/")
+    if not (sep and k.strip().isdigit() and n.strip().isdigit()):
+        raise argparse.ArgumentTypeError(f"expected K/N such as 2/5, got {text!r}")
+    return int(k), int(n)
+
+
 def _cmd_train(a: argparse.Namespace) -> int:
     from wdmt.api import train
     from wdmt.config import resolve_config
@@ -67,8 +75,8 @@ def _cmd_train(a: argparse.Namespace) -> int:
         over["model_options"] = opts
     cfg = resolve_config(a.preset, a.config, **over)
     model_config(cfg.model, **cfg.model_options)  # fail early on a bad model option
-    s = train(a.data, cfg, a.out, format=a.format, split_seed=a.split_seed, resume=a.resume, overwrite=a.overwrite,
-              progress=not a.quiet)
+    s = train(a.data, cfg, a.out, format=a.format, split_seed=a.split_seed, fold=a.fold, resume=a.resume,
+              overwrite=a.overwrite, progress=not a.quiet)
     if "calibration" in s:  # under torchrun only rank 0 reports
         print(
             f"trained {cfg.model} for {s['epochs']} epochs in {s['train_seconds']} s on {s['processes']} process(es); "
@@ -339,6 +347,8 @@ def _add_train(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
     t.add_argument("--lr", type=float, help="learning rate (adversarial models: see 'wdmt models' for their own)")
     t.add_argument("--seed", type=int)
     t.add_argument("--split-seed", type=int, default=0, help="seed of the train/val/test split of normal images")
+    t.add_argument("--fold", type=_fold, metavar="K/N",
+                   help="cross-validation: the normals of fold K of N (split by --split-seed) are the test split")
     t.add_argument("--device", help="auto, cpu, cuda, cuda:1, mps")
     t.add_argument("--cpu-bf16", action="store_true", help="bfloat16 autocast on CPU (faster on CPUs with AMX)")
     t.add_argument(

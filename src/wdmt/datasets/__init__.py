@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from wdmt.datasets.adam import AdamOptions, read_adam
-from wdmt.datasets.base import SPLITS, DatasetIndex, Sample, assign_splits
+from wdmt.datasets.base import SPLITS, DatasetIndex, Sample, assign_fold, assign_splits
 from wdmt.datasets.folder import read_folder
 from wdmt.datasets.idrid import IdridOptions, read_idrid
 from wdmt.errors import WdmtError
@@ -42,4 +42,5 @@ def open_dataset(root: str | os.PathLike, format: str = "auto", seed: int = 0, *
     raise WdmtError(None, f"unknown dataset format {format!r}: use {', '.join(FORMATS)} or auto")
 
 
-__all__ = ["FORMATS", "SPLITS", "DatasetIndex", "Sample", "assign_splits", "detect_format", "open_dataset"]
+__all__ = ["FORMATS", "SPLITS", "DatasetIndex", "Sample", "assign_fold", "assign_splits", "detect_format",
+           "open_dataset"]
