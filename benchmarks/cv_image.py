@@ -55,7 +55,7 @@ def fold_scores(run: Path) -> dict:
     evs = {"score": cfg.eval, "model": replace(cfg.eval, score="model")}
     return {"run": run.name, "model": cfg.model, "seed": cfg.seed, "ids": [s.id for s in samples],
             "labels": np.array([s.label for s in samples]),
-            **{k: np.array([r.score(ev) for r in results]) for k, ev in evs.items()}}
+            "scores": {k: np.array([r.score(ev) for r in results]) for k, ev in evs.items()}}
 
 
 def pair_auroc(folds: list[dict], key: str, normals: list[tuple[int, int]], abnormals: list[str]) -> float:
@@ -65,8 +65,8 @@ def pair_auroc(folds: list[dict], key: str, normals: list[tuple[int, int]], abno
     pos = [{i: j for j, i in enumerate(f["ids"])} for f in folds]
     for f_i, j in normals:
         f = folds[f_i]
-        s_n = f[key][j]
-        s_a = f[key][[pos[f_i][a] for a in abnormals]]
+        s_n = f["scores"][key][j]
+        s_a = f["scores"][key][[pos[f_i][a] for a in abnormals]]
         wins += float((s_a > s_n).sum() + 0.5 * (s_a == s_n).sum())
         pairs += len(s_a)
     return wins / pairs

@@ -122,6 +122,30 @@ def test_contrast_candidates_are_scored_on_the_proxy_set_with_their_own_or_the_r
 
     own, = score(tmp_path / "con", None)  # contrast_background.py: the run as fitted
     assert (own["background_sigma"], own["polarity"], own["vessel_line"]) == (6.0, "both", 31)
-    dark, = score(tmp_path / "con", [("dark", 0, 0)])
+    dark, = score(tmp_path / "con", [{"polarity": "dark", "vessel_line": 0, "blob_width": 0}])
     assert (dark["background_sigma"], dark["polarity"], dark["vessel_line"], dark["blob_width"]) == (6.0, "dark", 0, 0)
     assert 0 <= dark["proxy_auroc"] <= 1 and 0 <= own["proxy_ap"] <= 1 and own["proxy_auroc"] != dark["proxy_auroc"]
+
+
+def test_cv_image_compares_only_scores_of_one_run_and_refuses_overlapping_folds():
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from cv_image import check_folds, cv_rows, pair_auroc
+
+    from wdmt import WdmtError
+
+    def fold(normals, n_scores, a_scores):
+        ids = [*normals, "a1", "a2"]
+        return {"model": "m", "seed": 0, "ids": ids, "labels": np.array([0] * len(normals) + [1, 1]),
+                "scores": {"score": np.array([*n_scores, *a_scores]), "model": np.array([*n_scores, *a_scores])}}
+
+    # run 2 scores on a scale ten times run 1's: pooled across runs its normals would beat run 1's abnormal ones
+    folds = [fold(["n1", "n2"], [1.0, 2.0], [3.0, 1.5]), fold(["n3", "n4"], [10.0, 20.0], [30.0, 15.0])]
+    normals, abnormals = check_folds(folds)
+    assert abnormals == ["a1", "a2"] and len(normals) == 4
+    assert pair_auroc(folds, "score", normals, abnormals) == pytest.approx(6 / 8)  # within each run: 3 of 4 pairs
+    row = cv_rows(folds)[0]
+    assert row["image_auroc_cv"] == 0.75 and row["ci_low"] <= 0.75 <= row["ci_high"] and row["normals"] == 4
+    with pytest.raises(WdmtError, match="two runs"):
+        check_folds([folds[0], fold(["n1", "n5"], [1.0, 2.0], [3.0, 1.5])])
