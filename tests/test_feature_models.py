@@ -231,6 +231,24 @@ def test_synth_lesion_batches_carry_masks_and_a_clean_target():
     assert plain.lesion is None
 
 
+def test_flips_off_leaves_training_pictures_where_they_are():
+    from dataclasses import replace
+
+    from wdmt.config import resolve_config
+    from wdmt.train import TileSet, make_batch
+
+    tiles = TileSet(torch.randint(0, 255, (16, 3, 32, 32), dtype=torch.uint8), None, None)
+    cfg = resolve_config("tiny", model="contrast")
+
+    def batch(flips: bool) -> torch.Tensor:
+        b = make_batch(tiles, torch.arange(16), replace(cfg, flips=flips), torch.Generator().manual_seed(0),
+                       torch.device("cpu"), 0, False)
+        return b.target
+
+    assert torch.equal(batch(False), tiles.images.float() / 255)
+    assert not torch.equal(batch(True), tiles.images.float() / 255)  # 16 pictures: some flip
+
+
 def test_synth_seg_learns_to_find_pasted_lesions():
     """A few hundred steps on one flat synthetic texture: the segmenter must rank pasted-lesion pixels far above the
     rest (AUROC), which an untrained one does not."""

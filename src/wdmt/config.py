@@ -68,6 +68,9 @@ class TrainConfig:
         epochs, batch_size, lr, weight_decay: Adam(amsgrad) with cosine annealing per iteration.
         tile_repeats: each training tile appears this many times per epoch (official: 3, once per HOG target).
         blur_sigma, blur_kernel: Gaussian blur of the input (official: U[0.1, 5], 5 x 9); blur_sigma (0, 0) = off.
+        flips: paired horizontal and vertical flips of each training picture, p = 0.5 each (official). A model
+            that fits statistics per position (PaDiM, the contrast map) sees a flipped picture's disc and arcades
+            where no test photograph has them.
         recon_target: ``augmented`` (the blurred input itself, official) or ``clean`` (the unblurred tile).
         seed: fixes a CPU run bit for bit (official: 5).
         device: ``auto`` (CUDA, then MPS, then CPU) or a torch device string.
@@ -98,6 +101,7 @@ class TrainConfig:
     tile_repeats: int = 3
     blur_sigma: tuple[float, float] = (0.1, 5.0)
     blur_kernel: tuple[int, int] = (5, 9)
+    flips: bool = True
     recon_target: Literal["augmented", "clean"] = "augmented"
     seed: int = 5
     device: str = "auto"

@@ -74,7 +74,8 @@ def make_batch(tiles: TileSet, idx: torch.Tensor, cfg: TrainConfig, gen: torch.G
     img = tiles.images[idx].float().div_(255.0)
     hog = tiles.hog[idx].float().div_(255.0) if tiles.hog is not None else None
     fov = tiles.fov[idx].float() if tiles.fov is not None else None
-    img, hog, fov = paired_flips([img, hog, fov], gen)  # one draw per sample, however many tensors: same RNG stream
+    if cfg.flips:  # one draw per sample, however many tensors: same RNG stream
+        img, hog, fov = paired_flips([img, hog, fov], gen)
     clean, lesion = img, None
     if cfg.synth_lesions:
         img, lesion = paste_lesions(img, fov, gen, style=cfg.synth_style)

@@ -263,7 +263,9 @@ register_model(
         "local green-channel contrast against the retina around it, standardised per cell; not in the paper",
         None,
         memory_bank=True,
-        config_defaults=_FEATURE_FIT,
+        # its statistics are per place: a flipped picture puts the disc where no photograph has it (the proxy set's
+        # choice, docs/beyond.md part 7)
+        config_defaults={**_FEATURE_FIT, "flips": False},
         description="how much darker than its surroundings each pixel is (the red-lesion cue), per-cell z-score; "
         "no backbone, fits in one pass",
         own_score="the maximum of the smoothed contrast map",
