@@ -55,13 +55,19 @@ def _line_offsets(length: int, angle: float) -> list[tuple[int, int]]:
     return sorted({(round(t * math.sin(angle)), round(t * math.cos(angle))) for t in steps})
 
 
-def _shifted_extreme(x: torch.Tensor, offsets: list[tuple[int, int]], lowest: bool) -> torch.Tensor:
-    """Grey erosion (``lowest``) or dilation of (B, 1, H, W) ``x`` by a flat element given as pixel offsets; the
-    outside of the picture never wins. Slices of one padded copy: constant shapes, so it traces for ONNX."""
+def _shifted(x: torch.Tensor, offsets: list[tuple[int, int]], outside: float) -> list[torch.Tensor]:
+    """(B, 1, H, W) ``x`` shifted by each pixel offset of a flat element, ``outside`` beyond the picture. Slices of one
+    padded copy: constant shapes, so it traces for ONNX."""
     r = max(max(abs(dy), abs(dx)) for dy, dx in offsets)
     h, w = x.shape[-2:]
-    y = F.pad(x, [r] * 4, value=float("inf") if lowest else float("-inf"))
-    parts = [y[..., r + dy:r + dy + h, r + dx:r + dx + w] for dy, dx in offsets]
+    y = F.pad(x, [r] * 4, value=outside)
+    return [y[..., r + dy:r + dy + h, r + dx:r + dx + w] for dy, dx in offsets]
+
+
+def _shifted_extreme(x: torch.Tensor, offsets: list[tuple[int, int]], lowest: bool) -> torch.Tensor:
+    """Grey erosion (``lowest``) or dilation of ``x`` by a flat element given as pixel offsets; the outside of the
+    picture never wins."""
+    parts = _shifted(x, offsets, float("inf") if lowest else float("-inf"))
     out = parts[0]
     for p in parts[1:]:
         out = torch.minimum(out, p) if lowest else torch.maximum(out, p)
@@ -80,14 +86,12 @@ def line_opening(x: torch.Tensor, length: int, angles: int) -> torch.Tensor:
 
 
 def _shifted_mean(x: torch.Tensor, offsets: list[tuple[int, int]]) -> torch.Tensor:
-    """Mean of (B, 1, H, W) ``x`` over a flat element given as pixel offsets, zero outside the picture."""
-    r = max(max(abs(dy), abs(dx)) for dy, dx in offsets)
-    h, w = x.shape[-2:]
-    y = F.pad(x, [r] * 4)
-    out = y[..., r + offsets[0][0]:r + offsets[0][0] + h, r + offsets[0][1]:r + offsets[0][1] + w]
-    for dy, dx in offsets[1:]:
-        out = out + y[..., r + dy:r + dy + h, r + dx:r + dx + w]
-    return out / len(offsets)
+    """Mean of ``x`` over a flat element given as pixel offsets, zero outside the picture."""
+    parts = _shifted(x, offsets, 0.0)
+    out = parts[0]
+    for p in parts[1:]:
+        out = out + p
+    return out / len(parts)
 
 
 def line_mean_excess(x: torch.Tensor, length: int, angles: int) -> torch.Tensor:
