@@ -249,6 +249,15 @@ def test_flips_off_leaves_training_pictures_where_they_are():
     assert not torch.equal(batch(True), tiles.images.float() / 255)  # 16 pictures: some flip
 
 
+@pytest.mark.parametrize(("model", "flips"),
+                         [("padim", False), ("contrast", False), ("patchcore", True), ("wdmt", True)])
+def test_models_with_statistics_per_place_fit_unflipped_by_default(model, flips):
+    from wdmt.config import resolve_config
+
+    assert resolve_config("cpu", model=model).flips is flips
+    assert resolve_config("cpu", model=model, flips=not flips).flips is not flips
+
+
 def test_synth_seg_learns_to_find_pasted_lesions():
     """A few hundred steps on one flat synthetic texture: the segmenter must rank pasted-lesion pixels far above the
     rest (AUROC), which an untrained one does not."""

@@ -230,6 +230,9 @@ _FEATURE_FIT = {
     "blur_sigma": [0.0, 0.0],
     "preprocess": {"channels": "rgb", "tiles": 1},
 }
+# Statistics per place (PaDiM's Gaussians, the contrast map's cells): a flipped picture puts the disc and arcades where
+# no photograph has them, so these fit the photographs as they are (the proxy set's choice, docs/beyond.md part 7, 8).
+_PER_PLACE_FIT = {**_FEATURE_FIT, "flips": False}
 register_model(
     ModelInfo(
         "patchcore",
@@ -249,7 +252,7 @@ register_model(
         "Defard et al., ICPR 2021 (PaDiM); not in the WDMT-Net paper",
         None,
         memory_bank=True,
-        config_defaults=_FEATURE_FIT,
+        config_defaults=_PER_PLACE_FIT,
         description="a Gaussian of ImageNet EfficientNet-Lite0 patch features per cell of a 24 x 24 lattice, "
         "Mahalanobis distance",
         own_score="the maximum of the smoothed Mahalanobis-distance map (PaDiM's score)",
@@ -263,9 +266,7 @@ register_model(
         "local green-channel contrast against the retina around it, standardised per cell; not in the paper",
         None,
         memory_bank=True,
-        # its statistics are per place: a flipped picture puts the disc where no photograph has it (the proxy set's
-        # choice, docs/beyond.md part 7)
-        config_defaults={**_FEATURE_FIT, "flips": False},
+        config_defaults=_PER_PLACE_FIT,
         description="how much darker than its surroundings each pixel is (the red-lesion cue), per-cell z-score; "
         "no backbone, fits in one pass",
         own_score="the maximum of the smoothed contrast map",
