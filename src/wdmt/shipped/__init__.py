@@ -18,7 +18,7 @@ from wdmt.atomic import write_json_atomic, write_text_atomic
 from wdmt.errors import WdmtError
 
 ROOT = Path(__file__).resolve().parent
-DEFAULT = "fundus-v3"
+DEFAULT = "fundus-v4"
 RUN_FILES = ("config.json", "calibration.json", "env.json", "summary.json", "data.json")
 OPTIONAL_RUN_FILES = ("log.csv", "fusion.json")  # a trained run's log; a fused run's choice of weight
 MAX_BYTES = 25 * 10**6  # the 25 MB, decimal
