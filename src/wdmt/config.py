@@ -68,9 +68,8 @@ class TrainConfig:
         epochs, batch_size, lr, weight_decay: Adam(amsgrad) with cosine annealing per iteration.
         tile_repeats: each training tile appears this many times per epoch (official: 3, once per HOG target).
         blur_sigma, blur_kernel: Gaussian blur of the input (official: U[0.1, 5], 5 x 9); blur_sigma (0, 0) = off.
-        flips: paired horizontal and vertical flips of each training picture, p = 0.5 each (official). A model
-            that fits statistics per position (PaDiM, the contrast map) sees a flipped picture's disc and arcades
-            where no test photograph has them.
+        flips: paired horizontal and vertical flips of each training picture, p = 0.5 each (official); off by
+            default for the models that fit statistics per place (``wdmt.models._PER_PLACE_FIT`` says why).
         recon_target: ``augmented`` (the blurred input itself, official) or ``clean`` (the unblurred tile).
         seed: fixes a CPU run bit for bit (official: 5).
         device: ``auto`` (CUDA, then MPS, then CPU) or a torch device string.

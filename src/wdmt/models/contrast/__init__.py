@@ -12,7 +12,7 @@ start from the green channel against a smoothed background). This model is that 
 * fit (one pass over the training normals, no gradient step, like PaDiM): the mean and standard deviation of the
   contrast per cell of a ``grid`` x ``grid`` lattice over the picture, so that what is usual at a place (the disc's
   brightness, the vessel density of the arcades) is discounted there; the pictures are not flipped (the registry's
-  training default for this model: a flipped picture puts the disc and the arcades where no photograph has them);
+  ``_PER_PLACE_FIT``, shared with PaDiM, says why);
 * map: the standardised contrast, its dark side (``polarity`` ``dark``), its bright side (``bright``: exudates) or
   both (``both``, the default: the absolute value), zero outside the FOV, smoothed by ``smooth_sigma`` px; image
   score: its maximum.
