@@ -68,6 +68,19 @@ def test_channel_modes_and_aspect_and_crop():
     assert g.fov.mean() > 0.7  # cropped to the eye: little black border left
 
 
+@pytest.mark.parametrize("crop,aspect", [(False, False), (True, False), (False, True), (True, True)])
+def test_maps_go_back_to_the_photographs_frame(crop, aspect):
+    """A map of the S x S picture lands where its pixels came from in the photograph, however it was cropped or
+    padded: the prepared FOV carried back covers the photograph's own FOV (the overlay of predict and serve)."""
+    f = render(128, np.random.default_rng(4), abnormal=False)
+    rgb = np.pad(f.image, ((10, 30), (70, 20), (0, 0)))  # an off-centre eye in a wide frame
+    p = prepare(rgb, PreprocessConfig(size=64, tiles=2, channels="rgb", crop_fov=crop, keep_aspect=aspect))
+    back = p.geometry.to_frame(p.fov.astype(np.float32), (rgb.shape[1], rgb.shape[0])) > 0.5
+    truth = detect_fov(rgb)
+    assert back.shape == truth.shape
+    assert (back & truth).sum() / (back | truth).sum() > 0.9
+
+
 def test_mask_size_mismatch_is_an_error():
     f = render(64, np.random.default_rng(0), abnormal=False)
     with pytest.raises(WdmtError, match="lesion mask is 10 x 10"):

@@ -400,9 +400,9 @@ def test_overlapping_tiles_in_torch_and_onnx(run, tiny_synth, tmp_path):
     export_onnx(run, tmp_path / "m.onnx")
     det = replace(OnnxDetector.load(tmp_path / "m.onnx"), eval=ev)
     img = sorted((tiny_synth / "abnormal").glob("*.jpg"))[0]
-    onnx_map, fov = det.anomaly_map(read_image(img))
+    onnx_map, prep = det.anomaly_map(read_image(img))
     torch_rows = predict(run, [img], tmp_path / "t", progress=False, ev=ev)
-    assert image_score(onnx_map, fov, ev) == pytest.approx(torch_rows[0]["score"], abs=1e-4)
+    assert image_score(onnx_map, prep.fov, ev) == pytest.approx(torch_rows[0]["score"], abs=1e-4)
 
 
 def test_a_models_own_image_score_reaches_metrics_and_predictions(tiny_synth, tmp_path):

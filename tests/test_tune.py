@@ -92,6 +92,6 @@ def test_tuned_export_runs_the_whole_picture_in_onnx_like_torch(tiny_run, tmp_pa
     assert r["max_abs_diff"] is not None and r["max_abs_diff"] <= 1e-4
     det = OnnxDetector.load(tmp_path / "m.onnx")
     img = RunDir(tiny_run).dataset()[0].split("test")[0].image
-    onnx_map, fov = det.anomaly_map(read_image(img))
+    onnx_map, prep = det.anomaly_map(read_image(img))
     torch_rows = api.predict(tiny_run, [img], tmp_path / "t", progress=False, tuned=True)
-    assert image_score(onnx_map, fov, replace(det.eval)) == pytest.approx(torch_rows[0]["score"], abs=1e-4)
+    assert image_score(onnx_map, prep.fov, replace(det.eval)) == pytest.approx(torch_rows[0]["score"], abs=1e-4)

@@ -329,7 +329,8 @@ def predict(
     rows = []
     for (path, rgb, _), r in zip(items, results, strict=True):
         amap = r.map(ev)
-        ov_path = write_overlay(rgb, amap, 2 * cal["pixel_threshold"], out / f"{path.stem}_overlay.png")
+        geometry = r.item.prepared.geometry
+        ov_path = write_overlay(rgb, amap, geometry, 2 * cal["pixel_threshold"], out / f"{path.stem}_overlay.png")
         rows.append(prediction_row(path, r.score(ev), amap, cal, ov_path))
     append_predictions(out, rows)
     return rows

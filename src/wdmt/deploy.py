@@ -22,7 +22,7 @@ import numpy as np
 from wdmt.config import EvalConfig
 from wdmt.errors import WdmtError
 from wdmt.io import read_image
-from wdmt.preprocess import PreprocessConfig, prepare, tiling_functions
+from wdmt.preprocess import Prepared, PreprocessConfig, prepare, tiling_functions
 from wdmt.scoring import append_predictions, image_score, postprocess_map, prediction_row, write_overlay
 
 METADATA_KEY = "wdmt"
@@ -98,15 +98,15 @@ class OnnxDetector:
         m = json.loads(meta)
         return cls(sess, PreprocessConfig(**m["preprocess"]), EvalConfig(**m["eval"]), m["thresholds"])
 
-    def anomaly_map(self, rgb: np.ndarray, source: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(map at S x S after post-processing, FOV mask) for one RGB photograph."""
+    def anomaly_map(self, rgb: np.ndarray, source: str | None = None) -> tuple[np.ndarray, Prepared]:
+        """(map at S x S after post-processing, the prepared picture: its FOV and geometry) for one RGB photograph."""
         p = prepare(rgb, self.preprocess, source=source)
         img = p.image[None] if p.image.ndim == 2 else p.image.transpose(2, 0, 1)
         cut, join = tiling_functions(self.eval.tiling)
         tiles = cut(img.astype(np.float32) / 255.0, self.preprocess.tiles)
         maps = self.session.run(["anomaly_map"], {"tiles": np.ascontiguousarray(tiles)})[0]
         raw = join(maps, self.preprocess.tiles)[0]
-        return postprocess_map(raw, p.fov, self.eval), p.fov
+        return postprocess_map(raw, p.fov, self.eval), p
 
 
 def predict_onnx(model: str | Path, images: list[str | Path], out: str | Path,
@@ -117,12 +117,13 @@ def predict_onnx(model: str | Path, images: list[str | Path], out: str | Path,
     scored = []
     for path in map(Path, images):  # score everything first: a bad photograph leaves no partial output
         rgb = read_image(path)
-        amap, fov = det.anomaly_map(rgb, source=str(path))
-        scored.append((path, rgb, amap, image_score(amap, fov, det.eval)))
+        amap, prep = det.anomaly_map(rgb, source=str(path))
+        scored.append((path, rgb, amap, prep.geometry, image_score(amap, prep.fov, det.eval)))
     out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for path, rgb, amap, score in scored:
-        ov = write_overlay(rgb, amap, 2 * det.thresholds["pixel_threshold"], out / f"{path.stem}_overlay.png")
+    for path, rgb, amap, geometry, score in scored:
+        ov = write_overlay(rgb, amap, geometry, 2 * det.thresholds["pixel_threshold"],
+                           out / f"{path.stem}_overlay.png")
         rows.append(prediction_row(path, score, amap, det.thresholds, ov))
     append_predictions(out, rows)
     return rows

@@ -144,6 +144,19 @@ class Geometry:
             return np.ascontiguousarray(arr)
         return np.array(Image.fromarray(arr).resize((self.size, self.size), resample))
 
+    def to_frame(self, amap: np.ndarray, frame: tuple[int, int]) -> np.ndarray:
+        """Carry a float map of the S x S picture back to the original ``frame`` (width, height): resized to the
+        padded canvas, the pad cut off, placed in the crop box, zero outside it. Stretching the map over the whole
+        frame instead would misplace every finding whenever the picture was cropped or padded."""
+        left, top, right, bottom = self.crop
+        side, ox, oy = self.pad
+        cw, ch = right - left, bottom - top
+        canvas = (side, side) if side else (cw, ch)
+        big = np.asarray(Image.fromarray(amap.astype(np.float32), mode="F").resize(canvas, Image.BILINEAR))
+        out = np.zeros((frame[1], frame[0]), np.float32)
+        out[top:bottom, left:right] = big[oy:oy + ch, ox:ox + cw]
+        return out
+
 
 def plan_geometry(rgb: np.ndarray, cfg: PreprocessConfig, fov: np.ndarray | None = None) -> Geometry:
     """Decide the crop/pad/resize for one photograph under ``cfg``."""

@@ -14,6 +14,7 @@ from scipy import ndimage
 from wdmt.atomic import atomic_path, read_csv, write_csv_atomic, write_text_atomic
 from wdmt.config import EvalConfig
 from wdmt.errors import WdmtError
+from wdmt.preprocess import Geometry
 
 
 def postprocess_map(raw: np.ndarray, fov: np.ndarray, ev: EvalConfig) -> np.ndarray:
@@ -48,12 +49,11 @@ def image_score(m: np.ndarray, fov: np.ndarray, ev: EvalConfig, latent: np.ndarr
     return float(np.partition(vals, vals.size - k)[-k:].mean())
 
 
-def write_overlay(rgb: np.ndarray, amap: np.ndarray, vmax: float, path: Path) -> Path:
-    """The heat map up-sampled to the photograph's own size and blended over it (inferno), written atomically."""
+def write_overlay(rgb: np.ndarray, amap: np.ndarray, geometry: Geometry, vmax: float, path: Path) -> Path:
+    """The heat map carried back to the photograph's own frame and blended over it (inferno), written atomically."""
     import matplotlib
 
-    h, w = rgb.shape[:2]
-    big = np.asarray(Image.fromarray(amap.astype(np.float32), mode="F").resize((w, h), Image.BILINEAR))
+    big = geometry.to_frame(amap, (rgb.shape[1], rgb.shape[0]))
     level = np.clip(big / max(vmax, 1e-6), 0, 1)
     heat = matplotlib.colormaps["inferno"](level)[..., :3]
     alpha = level[..., None] * 0.75

@@ -32,7 +32,7 @@ PREVIEW = 1024  # longest side of the photograph and map sent to the page
 
 
 class Scorer:
-    """One photograph (RGB uint8) -> map at the model's picture size, FOV, score; thresholds to decide with."""
+    """One photograph (RGB uint8) -> map in the photograph's own frame, score; thresholds to decide with."""
 
     def __init__(self, run: str | Path | None = None, onnx: str | Path | None = None,
                  backend: str = "onnxruntime") -> None:
@@ -57,9 +57,10 @@ class Scorer:
         from wdmt.scoring import image_score
 
         with self.lock:
+            frame = (rgb.shape[1], rgb.shape[0])
             if self.det is not None:
-                amap, fov = self.det.anomaly_map(rgb, source=name)
-                return amap, image_score(amap, fov, self.det.eval)
+                amap, prep = self.det.anomaly_map(rgb, source=name)
+                return prep.geometry.to_frame(amap, frame), image_score(amap, prep.fov, self.det.eval)
             from wdmt.datasets import Sample
             from wdmt.evaluate import infer
             from wdmt.pipeline import PreparedSample
@@ -68,7 +69,7 @@ class Scorer:
             prep = prepare(rgb, self.cfg.preprocess, source=name)
             r = infer(self.model, [PreparedSample(Sample(id=name, image=Path(name), label=-1), prep)], self.cfg,
                       self.ev)[0]
-            return r.map(self.ev), r.score(self.ev)
+            return prep.geometry.to_frame(r.map(self.ev), frame), r.score(self.ev)
 
 
 def _png(arr: np.ndarray) -> str:
