@@ -149,3 +149,24 @@ def test_cv_image_compares_only_scores_of_one_run_and_refuses_overlapping_folds(
     assert row["image_auroc_cv"] == 0.75 and row["ci_low"] <= 0.75 <= row["ci_high"] and row["normals"] == 4
     with pytest.raises(WdmtError, match="two runs"):
         check_folds([folds[0], fold(["n1", "n5"], [1.0, 2.0], [3.0, 1.5])])
+
+
+def test_oracle_bound_finds_the_weights_that_join_two_half_detectors():
+    """Two members that each see one of two lesions: alone each ranks half the lesion pixels at chance, their sum
+    finds both, and the search must get there from the first member alone."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from oracle_bound import Search
+
+    rng = np.random.default_rng(0)
+    fov = np.ones((40, 40), bool)
+    lesion = np.zeros((40, 40), bool)
+    lesion[4:12, 4:12] = lesion[24:32, 24:32] = True
+    a, b = rng.random((40, 40)), rng.random((40, 40))
+    a[4:12, 4:12] += 5
+    b[24:32, 24:32] += 5
+    s = Search([{"a": a, "b": b}], [fov], [lesion])
+    alone = s.score({"a": 1.0, "b": 0.0}, 0.0)[0]
+    auroc, ap, w, sigma = s.ascend({"a": 1.0, "b": 0.0}, 0.0)
+    assert alone < 0.8 and auroc > 0.99 and ap > 0.95 and w["b"] > 0 and sigma in (0.0, 2.0, 4.0, 8.0, 16.0)

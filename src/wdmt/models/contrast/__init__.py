@@ -203,7 +203,9 @@ class LocalContrast(AnomalyModel):
     def train_state(self) -> dict[str, float]:
         return {"fitted": float(self.fitted)}
 
-    def maps(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def sides(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(dark side without the vessels, bright side, FOV), each (B, 1, H, W), unsmoothed: the map before
+        ``polarity`` picks from it."""
         if not bool(self.fitted):
             raise RuntimeError("the contrast model has no cell statistics: fit it first (one training epoch)")
         c, fov = self.contrast(x)
@@ -214,6 +216,10 @@ class LocalContrast(AnomalyModel):
             find = line_opening if self.cfg.vessel_detector == "opening" else line_mean_excess
             rest = (dark - find(dark, self.cfg.vessel_line, self.cfg.vessel_angles)).clamp_min(0)
             dark = torch.maximum(rest, square_opening(dark, self.cfg.blob_width)) if self.cfg.blob_width > 0 else rest
+        return dark, bright, fov
+
+    def maps(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        dark, bright, fov = self.sides(x)
         side = {"dark": dark, "bright": bright, "both": torch.maximum(dark, bright)}[self.cfg.polarity]
         return smooth(side, self.cfg.smooth_sigma) * fov, x
 
