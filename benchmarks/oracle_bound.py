@@ -1,18 +1,19 @@
 """How far a run's own ingredients could go: the pixel AUROC inside the FOV its members reach when the weights of
 their sum and the smoothing are picked **on the test photographs themselves**.
 
-    python benchmarks/oracle_bound.py --runs RUN [RUN ...] [--save docs/....csv]
+    python benchmarks/oracle_bound.py --runs RUN [RUN ...] [--dark-widths PX [PX ...]] [--save docs/....csv]
 
 A bound, never a choice: nothing here reaches a model, a default or a shipped file. It answers one question a target
 raises when it is missed: is the gap in how the members were weighted and smoothed (choices the proxy set makes), or
 in the members themselves? If even the test set's own pick stays under the target, no better proxy closes the gap.
 
 Members: a fusion's leaves (its segmenter, its priors, recursively); a ``contrast`` leaf counts as two, its dark and
-bright sides, so that the two polarities get weights of their own; any other run is one member, its raw map as its
-own evaluation settings tile it. Each member is divided by its 0.99 quantile over the healthy FOV pixels, then
-``sum(w_i * member_i)``, smoothed by one Gaussian, is scored against the lesion masks. The search is coordinate ascent
-over weights in ``WEIGHTS`` and sigmas in ``SIGMAS``, from two starts (the first member alone, all members equal), on
-every ``STRIDE``-th pixel each way (a quarter of the pixels: the bound, not the last digit).
+bright sides, so that the two polarities get weights of their own; with ``--dark-widths``, its dark side smoothed by
+each of those Gaussians counts too (a wide dark term, which no shipped model has); any other run is one member, its
+raw map as its own evaluation settings tile it. Each member is divided by its 0.99 quantile over the healthy FOV
+pixels, then ``sum(w_i * member_i)``, smoothed by one Gaussian, is scored against the lesion masks. The search is
+coordinate ascent over weights in ``WEIGHTS`` and sigmas in ``SIGMAS``, from two starts (the first member alone, all
+members equal), on every ``STRIDE``-th pixel each way (a quarter of the pixels: the bound, not the last digit).
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run_report import report_runs  # noqa: E402
+from run_report import report_runs, runs_parser  # noqa: E402
 
 from wdmt import metrics as M  # noqa: E402
 from wdmt.evaluate import infer  # noqa: E402
 from wdmt.models.contrast import LocalContrast  # noqa: E402
+from wdmt.models.features import smooth  # noqa: E402
 from wdmt.models.fusion import Fusion, member_map  # noqa: E402
 from wdmt.pipeline import load_samples  # noqa: E402
 from wdmt.preprocess import to_tensor  # noqa: E402
@@ -43,24 +45,26 @@ STRIDE = 2
 ROUNDS = 3
 
 
-def leaves(model: torch.nn.Module, x: torch.Tensor, tiles: int, name: str) -> dict[str, np.ndarray]:
+def leaves(model: torch.nn.Module, x: torch.Tensor, tiles: int, name: str,
+           dark_widths: tuple[float, ...]) -> dict[str, np.ndarray]:
     """Every leaf member's (S, S) map of one picture ``x`` (1, C, S, S)."""
     if isinstance(model, Fusion):
-        return {**leaves(model.segmenter, x, model.cfg.segmenter_tiles, model.cfg.segmenter),
-                **leaves(model.prior, x, model.cfg.prior_tiles, model.cfg.prior)}
+        return {**leaves(model.segmenter, x, model.cfg.segmenter_tiles, model.cfg.segmenter, dark_widths),
+                **leaves(model.prior, x, model.cfg.prior_tiles, model.cfg.prior, dark_widths)}
     if isinstance(model, LocalContrast):
         dark, bright, _ = model.sides(x)
-        return {f"{name} dark": dark[0, 0].numpy(), f"{name} bright": bright[0, 0].numpy()}
+        wide = {f"{name} dark {w:g} px": smooth(dark, w)[0, 0].numpy() for w in dark_widths}
+        return {f"{name} dark": dark[0, 0].numpy(), f"{name} bright": bright[0, 0].numpy(), **wide}
     return {name: member_map(model, x, tiles)[0, 0].numpy()}
 
 
-def member_maps(rd: RunDir, items: list) -> list[dict[str, np.ndarray]]:
+def member_maps(rd: RunDir, items: list, dark_widths: tuple[float, ...]) -> list[dict[str, np.ndarray]]:
     model, cfg = rd.load_model("best")
     if not isinstance(model, Fusion):
         ev = replace(cfg.eval, fov="inside", smooth_sigma=0.0)
         return [{cfg.model: r.raw_map} for r in infer(model, items, cfg, ev)]
     with torch.no_grad():
-        return [leaves(model, to_tensor(it.prepared.image)[None], 1, "") for it in items]
+        return [leaves(model, to_tensor(it.prepared.image)[None], 1, "", dark_widths) for it in items]
 
 
 def _auroc_ap(score: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -112,15 +116,17 @@ class Search:
         return best[0], best[1], w, sigma
 
 
-def run_rows(run: Path) -> list[dict]:
+def run_rows(run: Path, dark_widths: tuple[float, ...] = ()) -> list[dict]:
     rd = RunDir(run)
     cfg = rd.config()
     idx, _ = rd.dataset()
     items = load_samples([s for s in idx.split("test") if s.has_mask], cfg.preprocess, None, progress=False)
-    search = Search(member_maps(rd, items), [it.prepared.fov for it in items], [it.prepared.lesion for it in items])
-    own = _auroc_ap(np.concatenate([r.map(replace(cfg.eval, fov="inside"))[search.sub][k] for r, k in zip(
-        infer(rd.load_model("best")[0], items, cfg, replace(cfg.eval, fov="inside")), search.keep, strict=True)]),
-        search.y)
+    search = Search(member_maps(rd, items, dark_widths), [it.prepared.fov for it in items],
+                    [it.prepared.lesion for it in items])
+    ev = replace(cfg.eval, fov="inside")  # the run's map as it evaluates itself, on the same pixels
+    results = infer(rd.load_model("best")[0], items, cfg, ev)
+    own = _auroc_ap(np.concatenate([r.map(ev)[search.sub][k] for r, k in zip(results, search.keep, strict=True)]),
+                    search.y)
     starts = [{n: float(i == 0) for i, n in enumerate(search.names)}, dict.fromkeys(search.names, 1.0)]
     auroc, ap, w, sigma = max((search.ascend(s, 0.0) for s in starts), key=lambda r: r[0])
     alone = {n: search.score({m: float(m == n) for m in search.names}, 0.0)[0] for n in search.names}
@@ -131,6 +137,14 @@ def run_rows(run: Path) -> list[dict]:
              "members_alone_auroc": "; ".join(f"{n.strip()} {v:.3f}" for n, v in alone.items())}]
 
 
-if __name__ == "__main__":
+def main() -> None:
+    ap = runs_parser(__doc__)
+    ap.add_argument("--dark-widths", nargs="*", type=float, default=[],
+                    help="px: the contrast map's dark side smoothed by each, as members of their own")
+    args = ap.parse_args()
     torch.set_num_threads(1)
-    report_runs(__doc__, run_rows)
+    report_runs(__doc__, lambda run: run_rows(run, tuple(args.dark_widths)), args)
+
+
+if __name__ == "__main__":
+    main()
