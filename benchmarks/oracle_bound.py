@@ -58,11 +58,11 @@ def leaves(model: torch.nn.Module, x: torch.Tensor, tiles: int, name: str,
     return {name: member_map(model, x, tiles)[0, 0].numpy()}
 
 
-def member_maps(rd: RunDir, items: list, dark_widths: tuple[float, ...]) -> list[dict[str, np.ndarray]]:
-    model, cfg = rd.load_model("best")
+def member_maps(model: torch.nn.Module, name: str, items: list, results: list,
+                dark_widths: tuple[float, ...]) -> list[dict[str, np.ndarray]]:
+    """Each picture's members; a run that is not a fusion is its own raw map, taken from its evaluation ``results``."""
     if not isinstance(model, Fusion):
-        ev = replace(cfg.eval, fov="inside", smooth_sigma=0.0)
-        return [{cfg.model: r.raw_map} for r in infer(model, items, cfg, ev)]
+        return [{name: r.raw_map} for r in results]
     with torch.no_grad():
         return [leaves(model, to_tensor(it.prepared.image)[None], 1, "", dark_widths) for it in items]
 
@@ -121,10 +121,11 @@ def run_rows(run: Path, dark_widths: tuple[float, ...] = ()) -> list[dict]:
     cfg = rd.config()
     idx, _ = rd.dataset()
     items = load_samples([s for s in idx.split("test") if s.has_mask], cfg.preprocess, None, progress=False)
-    search = Search(member_maps(rd, items, dark_widths), [it.prepared.fov for it in items],
-                    [it.prepared.lesion for it in items])
+    model = rd.load_model("best")[0]
     ev = replace(cfg.eval, fov="inside")  # the run's map as it evaluates itself, on the same pixels
-    results = infer(rd.load_model("best")[0], items, cfg, ev)
+    results = infer(model, items, cfg, ev)
+    search = Search(member_maps(model, cfg.model, items, results, dark_widths), [it.prepared.fov for it in items],
+                    [it.prepared.lesion for it in items])
     own = _auroc_ap(np.concatenate([r.map(ev)[search.sub][k] for r, k in zip(results, search.keep, strict=True)]),
                     search.y)
     starts = [{n: float(i == 0) for i, n in enumerate(search.names)}, dict.fromkeys(search.names, 1.0)]

@@ -144,17 +144,23 @@ class Geometry:
             return np.ascontiguousarray(arr)
         return np.array(Image.fromarray(arr).resize((self.size, self.size), resample))
 
-    def to_frame(self, amap: np.ndarray, frame: tuple[int, int]) -> np.ndarray:
-        """Carry a float map of the S x S picture back to the original ``frame`` (width, height): resized to the
-        padded canvas, the pad cut off, placed in the crop box, zero outside it. Stretching the map over the whole
-        frame instead would misplace every finding whenever the picture was cropped or padded."""
+    def to_frame(self, amap: np.ndarray, frame: tuple[int, int], size: tuple[int, int] | None = None) -> np.ndarray:
+        """Carry a float map of the S x S picture back to the original ``frame`` (width, height), drawn at ``size``
+        (width, height; default: the frame's own): resized to the padded canvas, the pad cut off, placed in the crop
+        box, zero outside it. Stretching the map over the whole frame instead would misplace every finding whenever
+        the picture was cropped or padded; drawing it at ``size`` directly spares a preview the full-size frame."""
+        out_w, out_h = size or frame
+        sx, sy = out_w / frame[0], out_h / frame[1]
         left, top, right, bottom = self.crop
         side, ox, oy = self.pad
-        cw, ch = right - left, bottom - top
-        canvas = (side, side) if side else (cw, ch)
-        big = np.asarray(Image.fromarray(amap.astype(np.float32), mode="F").resize(canvas, Image.BILINEAR))
-        out = np.zeros((frame[1], frame[0]), np.float32)
-        out[top:bottom, left:right] = big[oy:oy + ch, ox:ox + cw]
+        canvas = (side, side) if side else (right - left, bottom - top)
+        x0, y0 = round((left - ox) * sx), round((top - oy) * sy)  # the canvas's corner in the output
+        big = np.asarray(Image.fromarray(amap.astype(np.float32), mode="F").resize(
+            (max(1, round(canvas[0] * sx)), max(1, round(canvas[1] * sy))), Image.BILINEAR))
+        x1, y1 = round(left * sx), round(top * sy)  # the crop box in the output, within the canvas
+        x2, y2 = min(round(right * sx), x0 + big.shape[1]), min(round(bottom * sy), y0 + big.shape[0])
+        out = np.zeros((out_h, out_w), np.float32)
+        out[y1:y2, x1:x2] = big[y1 - y0:y2 - y0, x1 - x0:x2 - x0]
         return out
 
 

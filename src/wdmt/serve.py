@@ -32,7 +32,8 @@ PREVIEW = 1024  # longest side of the photograph and map sent to the page
 
 
 class Scorer:
-    """One photograph (RGB uint8) -> map in the photograph's own frame, score; thresholds to decide with."""
+    """One photograph (RGB uint8) -> map in the photograph's own frame, drawn at a given size, and score;
+    thresholds to decide with."""
 
     def __init__(self, run: str | Path | None = None, onnx: str | Path | None = None,
                  backend: str = "onnxruntime") -> None:
@@ -53,14 +54,14 @@ class Scorer:
         self.ev, self.thresholds = decision_settings(run)
         self.name = run.name
 
-    def score(self, rgb: np.ndarray, name: str) -> tuple[np.ndarray, float]:
+    def score(self, rgb: np.ndarray, name: str, size: tuple[int, int]) -> tuple[np.ndarray, float]:
         from wdmt.scoring import image_score
 
         with self.lock:
             frame = (rgb.shape[1], rgb.shape[0])
             if self.det is not None:
                 amap, prep = self.det.anomaly_map(rgb, source=name)
-                return prep.geometry.to_frame(amap, frame), image_score(amap, prep.fov, self.det.eval)
+                return prep.geometry.to_frame(amap, frame, size), image_score(amap, prep.fov, self.det.eval)
             from wdmt.datasets import Sample
             from wdmt.evaluate import infer
             from wdmt.pipeline import PreparedSample
@@ -69,7 +70,7 @@ class Scorer:
             prep = prepare(rgb, self.cfg.preprocess, source=name)
             r = infer(self.model, [PreparedSample(Sample(id=name, image=Path(name), label=-1), prep)], self.cfg,
                       self.ev)[0]
-            return prep.geometry.to_frame(r.map(self.ev), frame), r.score(self.ev)
+            return prep.geometry.to_frame(r.map(self.ev), frame, size), r.score(self.ev)
 
 
 def _png(arr: np.ndarray) -> str:
@@ -87,12 +88,11 @@ def _jpeg(rgb: np.ndarray) -> str:
 def score_upload(scorer: Scorer, data: bytes, name: str) -> dict[str, Any]:
     """What the page shows for one uploaded photograph."""
     rgb = decode_image(data, name)
-    amap, score = scorer.score(rgb, name)
     h, w = rgb.shape[:2]
     f = min(1.0, PREVIEW / max(h, w))
     size = (max(1, round(w * f)), max(1, round(h * f)))
+    big, score = scorer.score(rgb, name, size)
     photo = np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR))
-    big = np.asarray(Image.fromarray(amap.astype(np.float32), mode="F").resize(size, Image.BILINEAR))
     t = scorer.thresholds
     top = 2 * float(t["pixel_threshold"])  # the overlay scale wdmt predict uses
     level = np.clip(np.round(big / max(top, 1e-6) * 255), 0, 255).astype(np.uint8)
