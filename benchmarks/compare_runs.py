@@ -6,7 +6,8 @@ Each run is evaluated twice if it has not been yet: ``wdmt test`` (paper protoco
 ``eval-test/``, and ``wdmt test --protocol strict --fov inside`` into ``eval-test-fov-strict/``. One row per run: its
 model, seed and arithmetic (``cpu_bf16``), surround and loss, pixel AUROC in the paper protocol, pixel AUROC and AP
 inside the field of view, lesion/normal contrast, image AUROC (FOV-only score) and the strict image balanced
-accuracy, median epoch seconds. Only threshold-free columns are compared across runs evaluated at other times.
+accuracy, median epoch seconds (empty for a fused run). Only threshold-free columns are compared across runs
+evaluated at other times.
 """
 
 from __future__ import annotations
@@ -40,12 +41,13 @@ def row(run: Path) -> dict:
     paper = evaluated(run, "eval-test", ev=replace(cfg.eval, **PAPER_EVAL))
     inside = evaluated(run, "eval-test-fov-strict", protocol="strict", ev=replace(cfg.eval, fov="inside"))
     p, i = inside["pixel"], inside["image"]
+    seconds = [float(r["seconds"]) for r in rd.log()]  # none for a fused run: it has no training loop
     return {"run": run.name, "model": cfg.model, "seed": cfg.seed, "cpu_bf16": cfg.cpu_bf16,
             "surround": cfg.preprocess.surround, "fov_loss": cfg.fov_loss,
             "auroc_paper": round(paper["pixel"]["auroc"], 4), "auroc_fov": round(p["auroc"], 4),
             "ap_fov": round(p["ap"], 4), "contrast": round((p.get("error") or {}).get("contrast", float("nan")), 3),
             "image_auroc_fov": round(i["auroc"], 4), "image_strict_acc_fov": round(i["balanced_accuracy"], 4),
-            "epoch_s_median": statistics.median(float(r["seconds"]) for r in rd.log())}
+            "epoch_s_median": statistics.median(seconds) if seconds else ""}
 
 
 def main() -> None:
