@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
+import numpy as np
 import pytest
 import torch
 
@@ -178,7 +179,7 @@ def test_feature_model_through_train_test_predict_and_onnx(name, tiny_synth, tmp
     assert json.loads(json.dumps(e["metadata"]))["thresholds"]["image_threshold"] is not None
 
 
-@pytest.mark.parametrize("style", ["generic", "fundus"])
+@pytest.mark.parametrize("style", ["generic", "fundus", "fundus-wide"])
 def test_pasted_lesions_are_seeded_inside_the_fov_and_change_only_their_pixels(style):
     from wdmt.lesion_synth import paste_lesions
 
@@ -212,6 +213,23 @@ def test_fundus_style_red_lesions_darken_green_more_than_red_and_unknown_styles_
     assert mask[darker.unsqueeze(1) & (out[:, 1:2] < 0.3)].float().mean() > 0.9  # clearly darker pixels are labelled
     with pytest.raises(ValueError, match="unknown lesion style"):
         paste_lesions(retina[:1], None, torch.Generator(), style="cartoon")
+
+
+def test_wide_fundus_style_draws_larger_and_fainter_red_lesions_than_the_fundus_style():
+    from scipy import ndimage
+
+    from wdmt.lesion_synth import paste_lesions
+
+    retina = torch.tensor([0.7, 0.35, 0.15]).view(1, 3, 1, 1).expand(96, 3, 128, 128).contiguous()
+    stats = {}
+    for style in ("fundus", "fundus-wide"):
+        out, _ = paste_lesions(retina, None, torch.Generator().manual_seed(0), p=1.0, style=style)
+        darker = (out < retina - 1e-4).all(1)
+        largest = [max(np.bincount(ndimage.label(d.numpy())[0].ravel())[1:], default=0) for d in darker]
+        green_kept = out[:, 1][darker] / retina[:, 1][darker]
+        stats[style] = (np.percentile(largest, 95), green_kept.quantile(0.99).item())
+    assert stats["fundus-wide"][0] > 1.5 * stats["fundus"][0]  # blots up to a disc diameter
+    assert stats["fundus-wide"][1] > stats["fundus"][1]  # a fainter end
 
 
 def test_synth_lesion_batches_carry_masks_and_a_clean_target():

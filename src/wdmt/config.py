@@ -82,8 +82,9 @@ class TrainConfig:
         synth_lesions: paste synthetic lesions into half the training tiles (:mod:`wdmt.lesion_synth`): the
             batch then carries their masks, and the reconstruction target is the tile without them (a
             reconstruction model learns to remove lesions; a segmentation model learns to find them).
-        synth_style: how those lesions look (:mod:`wdmt.lesion_synth`): ``generic`` (DRAEM-like, the first style)
-            or ``fundus`` (red lesions about as dark as a vessel, in fundus colours and shapes).
+        synth_style: how those lesions look (:mod:`wdmt.lesion_synth`): ``generic`` (DRAEM-like, the first style),
+            ``fundus`` (red lesions about as dark as a vessel, in fundus colours and shapes) or ``fundus-wide``
+            (the same, with red lesions up to a disc diameter and fainter).
         keep_epochs: also keep the weights of every k-th epoch (and the last) as ``checkpoints/epoch-NNN.pt``;
             0 keeps none. Training is unchanged. Only the paper's epoch choice (``wdmt test --checkpoint paper``)
             needs them: it scores every kept epoch on the test set.
@@ -109,7 +110,7 @@ class TrainConfig:
     channels_last: bool = True
     fov_loss: bool = False
     synth_lesions: bool = False
-    synth_style: Literal["generic", "fundus"] = "generic"
+    synth_style: Literal["generic", "fundus", "fundus-wide"] = "generic"
     keep_epochs: int = 0
     eval: EvalConfig = field(default_factory=EvalConfig)
 
