@@ -170,3 +170,29 @@ def test_oracle_bound_finds_the_weights_that_join_two_half_detectors():
     alone = s.score({"a": 1.0, "b": 0.0}, 0.0)[0]
     auroc, ap, w, sigma = s.ascend({"a": 1.0, "b": 0.0}, 0.0)
     assert alone < 0.8 and auroc > 0.99 and ap > 0.95 and w["b"] > 0 and sigma in (0.0, 2.0, 4.0, 8.0, 16.0)
+
+
+def test_the_harder_proxy_keeps_the_painters_lesions_and_adds_faint_wide_ones_inside_the_eye():
+    """proxy_beyond.py's lesions lie inside the FOV, are seeded, change the pixels they label, and come on top of
+    the painter's (their mask holds the painter's)."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from proxy_beyond import beyond_training, painter_and_beyond
+
+    from wdmt.proxy import paint_lesions
+
+    size = 192
+    yy, xx = np.mgrid[:size, :size]
+    fov = (yy - 96) ** 2 + (xx - 96) ** 2 < 88**2
+    rng = np.random.default_rng(0)
+    rgb = np.where(fov[..., None], (rng.random((size, size, 3)) * 30 + [150, 70, 30]), 0).astype(np.uint8)
+    out, mask = beyond_training(rgb, fov, np.random.default_rng(1))
+    again, _ = beyond_training(rgb, fov, np.random.default_rng(1))
+    assert np.array_equal(out, again)
+    assert mask.any() and not (mask & ~fov).any() and not (out[~fov] != rgb[~fov]).any()
+    assert 0.004 < mask.sum() / fov.sum() < 0.08  # 0.5-4 % of the FOV, widened by the feathering
+    assert (np.abs(out.astype(int) - rgb).max(axis=2) > 0)[mask].mean() > 0.9
+    _, painted_mask = paint_lesions(rgb, fov, np.random.default_rng(2))
+    _, both = painter_and_beyond(rgb, fov, np.random.default_rng(2))
+    assert (both >= painted_mask).all() and both.sum() > painted_mask.sum()

@@ -31,6 +31,16 @@ def test_proxy_set_pairs_clean_and_lesioned_copies_with_exact_masks(tiny_run):
     assert all(np.array_equal(a.prepared.image, b.prepared.image) for a, b in zip(ps.items, again.items, strict=True))
 
 
+    def square(rgb, fov, rng):  # another lesion set: a benchmark's harder proxy
+        out, mask = rgb.copy(), np.zeros(fov.shape, bool)
+        mask[40:50, 40:50] = True
+        out[mask] = 0
+        return out, mask & fov
+
+    other = proxy_set(normals, PreprocessConfig(size=96, tiles=3), variants=1, seed=1, paint=square)
+    assert all(p.prepared.lesion.sum() == 100 for p in other.lesioned)
+
+
 def ndilate(mask, n):
     from scipy import ndimage
 

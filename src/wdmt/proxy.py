@@ -14,6 +14,7 @@ screening programmes. Lesion colours that are blended (bright lesions) are scale
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -89,10 +90,15 @@ def _as_model_input(rgb: np.ndarray, base: Prepared, cfg: PreprocessConfig, lesi
                     original_size=base.original_size)
 
 
-def proxy_set(samples: list[Sample], cfg: PreprocessConfig, *, variants: int = 3, seed: int = 0) -> ProxySet:
+Painter = Callable[[np.ndarray, np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray]]
+
+
+def proxy_set(samples: list[Sample], cfg: PreprocessConfig, *, variants: int = 3, seed: int = 0,
+              paint: Painter = paint_lesions) -> ProxySet:
     """``variants`` lesioned copies of each normal sample (seeded per sample and variant: the same set every time),
     beside a clean copy prepared the same way. Painting happens at the model's resolution, in colour, before the
-    model's channel choice and surround fill, as a lesion in the photograph itself would."""
+    model's channel choice and surround fill, as a lesion in the photograph itself would. ``paint`` (a picture, its
+    FOV, a generator -> the painted picture and its lesion mask) lets a benchmark try another lesion set."""
     normal, lesioned, pairs = [], [], []
     rgb_cfg = replace(cfg, channels="rgb", surround="black")
     for i, s in enumerate(samples):
@@ -101,7 +107,7 @@ def proxy_set(samples: list[Sample], cfg: PreprocessConfig, *, variants: int = 3
         base = prepare(rgb0, rgb_cfg, fov=fov0, source=str(s.image))
         normal.append(PreparedSample(replace(s, label=0), _as_model_input(base.image, base, cfg, None)))
         for v in range(variants):
-            painted, mask = paint_lesions(base.image, base.fov, np.random.default_rng([seed, i, v]))
+            painted, mask = paint(base.image, base.fov, np.random.default_rng([seed, i, v]))
             sample = replace(s, id=f"{s.id}+lesions{v}", label=1)
             lesioned.append(PreparedSample(sample, _as_model_input(painted, base, cfg, mask)))
             pairs.append(i)
