@@ -32,7 +32,7 @@ Three styles (``TrainConfig.synth_style``):
   (noise at 8-64 px covering up to 10 % of the tile; a large blot haemorrhage) in 80 % of red samples, and a
   fainter end (green x up to 0.85), on 50 % of lesioned tiles. Made because the ``fundus`` segmenter ranked real
   haemorrhages, half of IDRiD's lesion pixels, barely above healthy retina (0.52-0.66, a test diagnostic of
-  docs/beyond.md); its ranges were fixed before it was trained (docs/beyond.md, "Wider red lesions").
+  docs/beyond.md); its ranges were fixed before it was trained (docs/beyond.md, "Red lesions", part 9).
 
 Everything is drawn from the run's generator, so a seed fixes the tiles bit for bit.
 """
