@@ -53,13 +53,14 @@ def beyond_training(rgb: np.ndarray, fov: np.ndarray, rng: np.random.Generator) 
     """The lesions of the module docstring in an S x S RGB uint8 picture: (painted picture, mask within the FOV)."""
     img = rgb.astype(np.float32) / 255
     out, alpha_all = img.copy(), np.zeros(fov.shape, np.float32)
+    background = ndimage.gaussian_filter(img, (3, 3, 0))  # what blood darkens: the same for every blob
     n = int(rng.integers(1, 4))
     total = rng.uniform(0.005, 0.04)
     for _ in range(n):
         alpha = ndimage.gaussian_filter(_blob(fov, total / n, rng), rng.uniform(2, 6)) * rng.uniform(0.5, 1.0) * fov
         if rng.random() < 0.5:
             factor = np.array([rng.uniform(lo, hi) for lo, hi in DARK], np.float32)
-            fill = ndimage.gaussian_filter(img, (3, 3, 0)) * factor
+            fill = background * factor
         else:
             fill = np.clip(img + rng.uniform(0.04, 0.12) * YELLOW, 0, 1)
         out = out * (1 - alpha[..., None]) + fill * alpha[..., None]
