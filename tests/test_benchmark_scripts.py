@@ -102,6 +102,26 @@ def test_lesion_kinds_counts_each_bright_pixel_once():
     assert shares["EX"] > 0.9 and shares["HE"] == 0 and shares["rim"] == 0
 
 
+def test_lesion_kinds_vessel_mask_follows_dark_lines_not_blobs():
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from lesion_kinds import vessel_mask
+
+    size = 256
+    yy, xx = np.mgrid[0:size, 0:size]
+    fov = (yy - 127.5) ** 2 + (xx - 127.5) ** 2 < 120**2
+    rgb = np.full((size, size, 3), 150, np.uint8)
+    line = np.abs(yy - 0.5 * xx - 60) < 1.5  # a thin dark ridge, a vessel
+    blob = (yy - 170) ** 2 + (xx - 80) ** 2 < 20**2  # a wide dark blot, not a vessel
+    rgb[line | blob, 1] = 60
+    ves = vessel_mask(rgb, fov, share=0.05)
+    assert ves.sum() == pytest.approx(0.05 * fov.sum(), rel=0.1) and not (ves & ~fov).any()
+    assert (ves & line & fov).sum() > 0.8 * (line & fov).sum()
+    inner = (yy - 170) ** 2 + (xx - 80) ** 2 < 12**2
+    assert (ves & inner).sum() < 0.05 * inner.sum()
+
+
 
 def test_run_speed_times_a_run_as_it_evaluates_itself(tiny_run):
     sys.path.insert(0, str(ROOT / "benchmarks"))
