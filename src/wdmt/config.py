@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import typing
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -167,23 +168,22 @@ def _check_type(value: Any, tp: Any, where: str) -> Any:
         return dict(value)
     if dataclasses.is_dataclass(tp):
         return from_dict(tp, value, where)
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise WdmtError(None, f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise WdmtError(None, f"{where}: expected an integer, got {value!r}")
-        return value
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise WdmtError(None, f"{where}: expected true or false, got {value!r}")
-        return value
-    if tp is str:
-        if not isinstance(value, str):
-            raise WdmtError(None, f"{where}: expected a string, got {value!r}")
-        return value
+    if tp in _SCALARS:
+        accepts, convert, expected = _SCALARS[tp]
+        if not accepts(value):
+            raise WdmtError(None, f"{where}: expected {expected}, got {value!r}")
+        return convert(value)
     return value
+
+
+# A scalar type hint: what it accepts (Python's True is an int; a flag is never taken for a number), how the value is
+# converted, and what the error message says was expected.
+_SCALARS: dict[type, tuple[Callable[[Any], bool], Callable[[Any], Any], str]] = {
+    float: (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), float, "a number"),
+    int: (lambda v: isinstance(v, int) and not isinstance(v, bool), lambda v: v, "an integer"),
+    bool: (lambda v: isinstance(v, bool), lambda v: v, "true or false"),
+    str: (lambda v: isinstance(v, str), lambda v: v, "a string"),
+}
 
 
 def from_dict(cls: type, data: Any, where: str = "config") -> Any:
