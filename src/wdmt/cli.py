@@ -113,35 +113,40 @@ def _cmd_test(a: argparse.Namespace) -> int:
     if a.json:
         print(json.dumps(r, indent=2))
     else:
-        p, i = r["pixel"], r["image"]
-        if p.get("n_images"):
-            print(
-                f"pixel ({r['protocol']}): AUROC {p['auroc']:.3f} [{p['auroc_ci95'][0]:.3f}, "
-                f"{p['auroc_ci95'][1]:.3f}]  "
-                f"bal.acc {p['balanced_accuracy']:.3f}  F1-micro {p['f1_micro']:.3f}  Dice {p['f1']:.3f}  "
-                f"AP {p['ap']:.3f}  AUPRO {p['aupro']:.3f}"
-            )
-            print(
-                "pixel AUROC by FOV handling: " + ", ".join(f"{k} {v:.3f}" for k, v in r["pixel_auroc_by_fov"].items())
-            )
-        if "auroc" in i:
-            print(
-                f"image ({r['protocol']}): AUROC {i['auroc']:.3f}  AP {i['ap']:.3f}  bal.acc "
-                f"{i['balanced_accuracy']:.3f}  F1 {i['f1']:.3f}"
-            )
-            o = r["image_own"]
-            print(
-                f"image, the model's own score ({o['definition']}): AUROC {o['auroc']:.3f}  bal.acc "
-                f"{o['balanced_accuracy']:.3f}"
-            )
-        if "epoch_choice" in r:
-            print(
-                f"epoch {r['epoch_choice']['epoch']} chosen by test pixel AUROC among "
-                f"{len(r['epoch_choice']['epochs'])} "
-                "kept epochs (the paper's rule; tuned on test data): see epochs.csv"
-            )
-        print(f"wrote {r['out']}")
+        _print_test_summary(r)
     return 0
+
+
+def _print_test_summary(r: dict) -> None:
+    """The lines `wdmt test` prints for a person (``--json`` prints the whole result instead)."""
+    p, i = r["pixel"], r["image"]
+    if p.get("n_images"):
+        print(
+            f"pixel ({r['protocol']}): AUROC {p['auroc']:.3f} [{p['auroc_ci95'][0]:.3f}, "
+            f"{p['auroc_ci95'][1]:.3f}]  "
+            f"bal.acc {p['balanced_accuracy']:.3f}  F1-micro {p['f1_micro']:.3f}  Dice {p['f1']:.3f}  "
+            f"AP {p['ap']:.3f}  AUPRO {p['aupro']:.3f}"
+        )
+        print(
+            "pixel AUROC by FOV handling: " + ", ".join(f"{k} {v:.3f}" for k, v in r["pixel_auroc_by_fov"].items())
+        )
+    if "auroc" in i:
+        print(
+            f"image ({r['protocol']}): AUROC {i['auroc']:.3f}  AP {i['ap']:.3f}  bal.acc "
+            f"{i['balanced_accuracy']:.3f}  F1 {i['f1']:.3f}"
+        )
+        o = r["image_own"]
+        print(
+            f"image, the model's own score ({o['definition']}): AUROC {o['auroc']:.3f}  bal.acc "
+            f"{o['balanced_accuracy']:.3f}"
+        )
+    if "epoch_choice" in r:
+        print(
+            f"epoch {r['epoch_choice']['epoch']} chosen by test pixel AUROC among "
+            f"{len(r['epoch_choice']['epochs'])} "
+            "kept epochs (the paper's rule; tuned on test data): see epochs.csv"
+        )
+    print(f"wrote {r['out']}")
 
 
 def _cmd_predict(a: argparse.Namespace) -> int:
