@@ -102,6 +102,31 @@ def test_lesion_kinds_counts_each_bright_pixel_once():
     assert shares["EX"] > 0.9 and shares["HE"] == 0 and shares["rim"] == 0
 
 
+def test_mask_contrast_counts_mask_pixels_that_look_healthy():
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from mask_contrast import kind_contrast, local_contrast, shares
+
+    size = 200
+    yy, xx = np.mgrid[0:size, 0:size]
+    fov = (yy - 99.5) ** 2 + (xx - 99.5) ** 2 < 95**2
+    green = 120 + np.random.default_rng(0).normal(0, 2, (size, size))
+    blot = (yy - 100) ** 2 + (xx - 100) ** 2 < 8**2
+    green[blot] -= 40  # a dark blot, 8 px radius
+    loose = (yy - 100) ** 2 + (xx - 100) ** 2 < 16**2  # drawn loosely: 3/4 of it is healthy retina
+    km = {k: np.zeros((size, size), bool) for k in ("MA", "HE", "EX", "SE", "OD")}
+    contrast = local_contrast(green, 81)
+    aurocs = []
+    for mask, like_healthy in ((blot, (0, 0.05)), (loose, (0.3, 0.8))):
+        km["HE"] = mask
+        kinds, healthy = kind_contrast(contrast, km, fov)
+        r = shares(kinds["HE"], -healthy)  # red: darker is toward the lesion
+        assert like_healthy[0] <= r["share_like_healthy"] <= like_healthy[1]
+        aurocs.append(r["auroc_vs_healthy"])
+    assert aurocs[0] > 0.99 and 0.5 < aurocs[1] < 0.8  # the loose mask caps what the blot's own contrast can rank
+
+
 def test_lesion_kinds_vessel_mask_follows_dark_lines_not_blobs():
     import numpy as np
 
