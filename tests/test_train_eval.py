@@ -7,6 +7,7 @@ import json
 import pickle
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -507,3 +508,27 @@ def test_the_shipped_map_config_resolves():
 
     cfg = resolve_config("cpu", REPO / "configs" / "fill-fov.yaml")
     assert cfg.preprocess.surround == "fill" and cfg.fov_loss and cfg.epochs == resolve_config("cpu").epochs
+
+
+@pytest.mark.parametrize("model", ["wdmt", "ae", "memae", "ganomaly", "wdmt-synth"])
+def test_cpu_preset_fills_the_surround_and_counts_fov_pixels(model):
+    from tests.conftest import REPO
+
+    cfg = resolve_config("cpu", model=model)
+    assert cfg.preprocess.surround == "fill" and cfg.fov_loss
+    assert resolve_config("cpu", REPO / "configs" / "fill-fov.yaml", model=model) == cfg
+    former = resolve_config("cpu", REPO / "configs" / "black-surround.yaml", model=model)
+    assert former.preprocess.surround == "black" and not former.fov_loss
+    assert former == replace(cfg, preprocess=replace(cfg.preprocess, surround="black"), fov_loss=False)
+    paper = resolve_config("paper", model=model)
+    assert paper.preprocess.surround == "black" and not paper.fov_loss  # the paper's pipeline
+
+
+@pytest.mark.parametrize("model", ["padim", "patchcore", "contrast", "synth-seg"])
+def test_issue_15_models_keep_the_surround_they_were_measured_with(model):
+    from tests.conftest import REPO
+
+    cfg = resolve_config("cpu", model=model)
+    assert cfg.preprocess.surround == "black" and not cfg.fov_loss
+    asked = resolve_config("cpu", REPO / "configs" / "fill-fov.yaml", model=model)
+    assert asked.preprocess.surround == "fill" and asked.fov_loss  # asked for, given
