@@ -97,7 +97,7 @@ def top_shares(amap: np.ndarray, fov: np.ndarray, km: dict[str, np.ndarray]) -> 
     return out
 
 
-def test_maps(run: Path) -> tuple[object, list[tuple]]:
+def annotated_maps(run: Path) -> tuple[object, list[tuple]]:
     """The run's config and, per annotated test image, (its item, its map inside the FOV, its kind masks)."""
     rd = RunDir(run)
     cfg = rd.config()
@@ -163,7 +163,7 @@ def vessel_rows(run: Path, cfg, maps: list[tuple]) -> list[dict]:
 
 
 def run_rows(run: Path, vessels: bool = False) -> list[dict]:
-    cfg, maps = test_maps(run)
+    cfg, maps = annotated_maps(run)
     return kind_rows(run, cfg, maps) + (vessel_rows(run, cfg, maps) if vessels else [])
 
 
