@@ -51,11 +51,16 @@ def local_contrast(green: np.ndarray, window: int) -> np.ndarray:
     return g - bg
 
 
+def toward_lesion(kind: str) -> int:
+    """The sign that makes a kind's contrast positive: darker for red lesions, brighter for bright ones."""
+    return -1 if kind in RED else 1
+
+
 def kind_contrast(contrast: np.ndarray, km: dict[str, np.ndarray], fov: np.ndarray) -> tuple[dict, np.ndarray]:
     """({kind: its pixels' contrast, signed toward the lesion}, healthy pixels' contrast, unsigned)."""
     lesion = np.logical_or.reduce([km[k] for k in LESIONS])
     healthy = fov & ~ndimage.binary_dilation(lesion, iterations=MARGIN) & ~km["OD"]
-    return {k: (-1 if k in RED else 1) * contrast[km[k] & fov] for k in LESIONS}, contrast[healthy]
+    return {k: toward_lesion(k) * contrast[km[k] & fov] for k in LESIONS}, contrast[healthy]
 
 
 def shares(kind: np.ndarray, healthy: np.ndarray) -> dict[str, float]:
@@ -70,22 +75,22 @@ def rows_for(data: Path) -> list[dict]:
     samples = [s for s in idx.split("test") if s.has_mask]
     cfg = PreprocessConfig(channels="rgb")
     items = load_samples(samples, cfg, None, progress=False)
+    masks = [kind_masks(data, it, cfg.mask_resize) for it in items]  # read once, used for every window
     rows = []
     for w in WINDOWS:
         pools: dict[str, list[np.ndarray]] = {k: [] for k in LESIONS}
         healthy: list[np.ndarray] = []
-        for it in items:
+        for it, km in zip(items, masks, strict=True):
             contrast = local_contrast(it.prepared.image[..., 1], w)
-            kinds, h = kind_contrast(contrast, kind_masks(data, it, cfg.mask_resize), it.prepared.fov)
+            kinds, h = kind_contrast(contrast, km, it.prepared.fov)
             for k, v in kinds.items():
                 pools[k].append(v)
             healthy.append(h)
         h = np.concatenate(healthy)
         for k in LESIONS:
             v = np.concatenate(pools[k])
-            sign = -1 if k in RED else 1
             rows.append({"window_px": w, "kind": k, "pixels": len(v),
-                         **{n: round(x, 4) for n, x in shares(v, sign * h).items()}})
+                         **{n: round(x, 4) for n, x in shares(v, toward_lesion(k) * h).items()}})
     return rows
 
 
