@@ -258,6 +258,7 @@ def _cmd_benchmark(a: argparse.Namespace) -> int:
         report_only=a.report_only,
         keep_epochs=a.keep_epochs,
         config=a.config,
+        archive=a.archive,
     )
     for name in r["tables"]:
         print((Path(a.out) / f"table-{name}.md").read_text())
@@ -513,6 +514,12 @@ def _add_benchmark(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
         "--report-only",
         action="store_true",
         help="tables and report from the finished runs only; train and evaluate nothing",
+    )
+    b.add_argument(
+        "--archive",
+        metavar="DIR",
+        help="also copy every finished run, without its weights, to DIR/runs/ (kilobytes a run); "
+        "'--report-only --out DIR' rebuilds the tables from them on any machine (no heat-map grid: that needs weights)",
     )
     b.set_defaults(func=_cmd_benchmark)
 

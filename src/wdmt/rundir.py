@@ -12,6 +12,8 @@ A run directory holds
 * ``calibration.json``: strict-protocol thresholds, one entry per evaluation setting;
 * ``summary.json``: written last, so its presence means training and calibration finished;
 * ``eval-*/``: evaluations (``metrics.json``, ``predictions.csv``, pictures).
+
+:meth:`RunDir.copy_results` copies all of it but the weights and pictures: enough for tables, not for maps.
 """
 
 from __future__ import annotations
@@ -284,6 +286,25 @@ class RunDir:
 
     def eval_dir(self, split: str, which: str = "best") -> Path:
         return self.root / (f"eval-{split}" if which == "best" else f"eval-{split}-{which}")
+
+    def copy_results(self, dest: str | Path) -> RunDir:
+        """Copy the run without its weights and pictures (its records, log and evaluations: kilobytes, not megabytes)
+        to ``dest``, so a long benchmark's finished runs can be kept, e.g. in git, after the machine that trained them
+        is gone, and its tables rebuilt from them (``wdmt benchmark --report-only``). Each file is written atomically;
+        files already in ``dest`` are replaced."""
+        dest = Path(dest)
+        for src in sorted(self.root.rglob("*")):
+            rel = src.relative_to(self.root)
+            weights_or_picture = rel.parts[0] == self.checkpoints.name or src.suffix == ".png"
+            if src.is_dir() or weights_or_picture or src.name.startswith("."):  # "." : another writer's temporary
+                continue
+            with atomic_path(dest / rel) as tmp:
+                tmp.write_bytes(src.read_bytes())
+        return RunDir(dest)
+
+    @property
+    def has_weights(self) -> bool:
+        return self.checkpoint_path("best").exists()
 
     @property
     def finished_training(self) -> bool:

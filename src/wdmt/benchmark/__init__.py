@@ -38,13 +38,15 @@ from wdmt.rundir import RunDir
 def benchmark(suite: str, data: str | Path, out: str | Path, *, preset: str = "cpu", seeds: int = 1, fmt: str = "auto",
               models: list[str] | None = None, progress: bool = True, maps: bool = True,
               epochs: int | None = None, report_only: bool = False, keep_epochs: int = 0,
-              config: Config = None) -> dict[str, Any]:
+              config: Config = None, archive: str | Path | None = None) -> dict[str, Any]:
     """Run a suite (see the module docstring); returns the aggregated rows per suite and the report's path.
     ``epochs`` overrides the preset's for every run (a smaller budget, e.g. on synthetic data); decay rates follow it.
     ``report_only`` trains and evaluates nothing: the tables and report cover the finished runs and name the missing
     ones, so a long benchmark can be read while it runs. ``keep_epochs`` makes new runs keep every k-th epoch's weights,
     and every run that kept them is also evaluated under the paper's epoch choice, reported in columns of its own.
-    ``config`` is a file of config keys applied to every run after the preset, as ``wdmt train --config``."""
+    ``config`` is a file of config keys applied to every run after the preset, as ``wdmt train --config``.
+    ``archive`` receives a copy of every finished run without its weights (:meth:`RunDir.copy_results`), into
+    ``archive/runs/``: a benchmark longer than one machine's life is rebuilt from it with ``--report-only --out``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     suites = suite_settings(suite, models, preset=preset, epochs=epochs, config=config)
@@ -63,6 +65,8 @@ def benchmark(suite: str, data: str | Path, out: str | Path, *, preset: str = "c
                 if key not in done:
                     done[key] = run_one(s, seed, data, preset, out, fmt, progress, epochs, keep_epochs, config)
                 rows.append(replace(done[key], row=s.label))
+                if archive is not None and Path(archive).resolve() != out.resolve():
+                    RunDir(out / "runs" / key).copy_results(Path(archive) / "runs" / key)
         all_rows += rows
         table = aggregate(rows, settings, reference_setting(settings, preset, config))
         write_text_atomic(out / f"table-{name}.md", markdown(table))

@@ -114,7 +114,7 @@ def maps_figure(
     from wdmt.pipeline import load_samples
 
     runs = [(s, next((r.run for r in rows if r.row == s.label), None)) for s in settings]
-    runs = [(s, r) for s, r in runs if r]
+    runs = [(s, r) for s, r in runs if r and RunDir(r).has_weights]  # runs kept without weights have no maps
     if not runs:
         return None
     idx, _ = RunDir(runs[0][1]).dataset()
