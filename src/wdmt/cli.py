@@ -519,7 +519,7 @@ def _add_benchmark(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
         "--archive",
         metavar="DIR",
         help="also copy every finished run, without its weights, to DIR/runs/ (kilobytes a run); "
-        "'--report-only --out DIR' rebuilds the tables from them on any machine (no heat-map grid: that needs weights)",
+        "'--report-only --out DIR' rebuilds the tables and figures from them on any machine with the dataset",
     )
     b.set_defaults(func=_cmd_benchmark)
 

@@ -13,7 +13,9 @@ A run directory holds
 * ``summary.json``: written last, so its presence means training and calibration finished;
 * ``eval-*/``: evaluations (``metrics.json``, ``predictions.csv``, pictures).
 
-:meth:`RunDir.copy_results` copies all of it but the weights and pictures: enough for tables, not for maps.
+* ``grid-maps.npz``: the benchmark's heat maps of a few test images, small, for its grid of maps.
+
+:meth:`RunDir.copy_results` copies all of it but the weights and pictures: enough for the tables and the grid.
 """
 
 from __future__ import annotations
@@ -301,6 +303,11 @@ class RunDir:
             with atomic_path(dest / rel) as tmp:
                 tmp.write_bytes(src.read_bytes())
         return RunDir(dest)
+
+    @property
+    def grid_maps_path(self) -> Path:
+        """The benchmark's cached heat maps of a few test images (:func:`wdmt.benchmark.report.grid_maps`)."""
+        return self.root / "grid-maps.npz"
 
     @property
     def has_weights(self) -> bool:

@@ -65,8 +65,6 @@ def benchmark(suite: str, data: str | Path, out: str | Path, *, preset: str = "c
                 if key not in done:
                     done[key] = run_one(s, seed, data, preset, out, fmt, progress, epochs, keep_epochs, config)
                 rows.append(replace(done[key], row=s.label))
-                if archive is not None and Path(archive).resolve() != out.resolve():
-                    RunDir(out / "runs" / key).copy_results(Path(archive) / "runs" / key)
         all_rows += rows
         table = aggregate(rows, settings, reference_setting(settings, preset, config))
         write_text_atomic(out / f"table-{name}.md", markdown(table))
@@ -80,6 +78,9 @@ def benchmark(suite: str, data: str | Path, out: str | Path, *, preset: str = "c
     if report_only:
         meta["runs not finished (left out)"] = missing
     report = html_report(out, sections, meta)
+    if archive is not None and Path(archive).resolve() != out.resolve():  # after the figures: the grid cached its maps
+        for key in done:
+            RunDir(out / "runs" / key).copy_results(Path(archive) / "runs" / key)
     return {"tables": {name: aggregate(all_rows, st, reference_setting(st, preset, config))
                        for name, st in suites.items()},
             "report": str(report)}

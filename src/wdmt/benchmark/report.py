@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from wdmt.atomic import write_text_atomic
+from wdmt.atomic import atomic_path, write_text_atomic
 from wdmt.benchmark.runner import RunResult
 from wdmt.benchmark.suites import Setting
 from wdmt.benchmark.tables import glossary
@@ -106,36 +106,72 @@ def curves_figure(out: Path, suite: str, rows: list[RunResult], settings: list[S
     return save_figure(fig, out / f"curves-{suite}.png")
 
 
-def maps_figure(
-    out: Path, suite: str, rows: list[RunResult], settings: list[Setting], n_images: int = 3
-) -> Path | None:
-    """Rows: the first few annotated test images; columns: input, ground truth, every method's heat map."""
+GRID_SIDE = 256  # px of each cached heat map: the grid draws panels about 200 px wide
+
+
+def grid_samples(rd: RunDir, n_images: int = 3) -> list[Any]:
+    """The grid's rows: the first few annotated test images of the run's split."""
+    idx, _ = rd.dataset()
+    return [s for s in idx.split("test") if s.label == 1 and s.masks][:n_images]
+
+
+def grid_maps(rd: RunDir, samples: list[Any]) -> np.ndarray | None:
+    """A run's heat maps of the grid's test images, each scaled to [0, 255] by its 0.999 quantile (the figure's colour
+    range) at ``GRID_SIDE`` px, as uint8. Cached in the run (:attr:`RunDir.grid_maps_path`, tens of kilobytes), so a
+    copy of it without weights (``--archive``) still draws its column; None where neither cache nor weights exist."""
+    from PIL import Image
+
     from wdmt.evaluate import infer
     from wdmt.pipeline import load_samples
 
+    ids = np.array([s.id for s in samples])
+    if rd.grid_maps_path.exists():
+        with np.load(rd.grid_maps_path, allow_pickle=False) as z:
+            if np.array_equal(z["ids"], ids):
+                return z["maps"]
+    if not rd.has_weights:
+        return None
+    model, cfg = rd.load_model()
+    maps = []
+    for r in infer(model, load_samples(samples, cfg.preprocess, None, progress=False), cfg):
+        m = r.map(cfg.eval)
+        top = float(np.quantile(m, 0.999)) or 1.0
+        u8 = Image.fromarray(np.uint8(np.clip(m / top, 0, 1) * 255))
+        maps.append(np.asarray(u8.resize((GRID_SIDE, round(GRID_SIDE * m.shape[0] / m.shape[1])), Image.BILINEAR)))
+    with atomic_path(rd.grid_maps_path) as tmp:
+        np.savez_compressed(tmp, ids=ids, maps=np.stack(maps))
+    return np.stack(maps)
+
+
+def maps_figure(
+    out: Path, suite: str, rows: list[RunResult], settings: list[Setting], n_images: int = 3
+) -> Path | None:
+    """Rows: the first few annotated test images; columns: input, ground truth, every method's heat map (runs kept
+    without weights draw theirs from :func:`grid_maps`'s cache, and are left out where they have none)."""
+    from wdmt.pipeline import load_samples
+
     runs = [(s, next((r.run for r in rows if r.row == s.label), None)) for s in settings]
-    runs = [(s, r) for s, r in runs if r and RunDir(r).has_weights]  # runs kept without weights have no maps
+    runs = [(s, RunDir(r)) for s, r in runs if r]
     if not runs:
         return None
-    idx, _ = RunDir(runs[0][1]).dataset()
-    samples = [s for s in idx.split("test") if s.label == 1 and s.masks][:n_images]
-    if not samples:
+    samples = grid_samples(runs[0][1], n_images)
+    cols = [(s.label, m) for s, rd in runs if samples and (m := grid_maps(rd, samples)) is not None]
+    if not cols:
         return None
-    width_in = 2.2 * (len(runs) + 2)
+    prepared = load_samples(samples, runs[0][1].config().preprocess, None, progress=False)
+    width_in = 2.2 * (len(cols) + 2)
     dpi = min(90, 1600 / width_in)  # at most 1600 px wide: the grid is inlined in the report and committed to docs
     fig, axes = pyplot().subplots(
-        len(samples), len(runs) + 2, figsize=(width_in, 2.3 * len(samples)), dpi=dpi, squeeze=False
+        len(samples), len(cols) + 2, figsize=(width_in, 2.3 * len(samples)), dpi=dpi, squeeze=False
     )
-    for col, (s, run) in enumerate(runs):
-        model, cfg = RunDir(run).load_model()
-        for row, r in enumerate(infer(model, load_samples(samples, cfg.preprocess, None, progress=False), cfg)):
-            m = r.map(cfg.eval)
-            if col == 0:
-                axes[row, 0].imshow(r.item.prepared.image, cmap="gray")
-                axes[row, 1].imshow(r.item.prepared.lesion, cmap="gray")
-                axes[row, 0].set_ylabel(r.item.sample.id, fontsize=8)
-            axes[row, col + 2].imshow(m, cmap="inferno", vmin=0, vmax=float(np.quantile(m, 0.999)) or 1.0)
-        axes[0, col + 2].set_title(s.label, fontsize=8)
+    for row, p in enumerate(prepared):
+        axes[row, 0].imshow(p.prepared.image, cmap="gray")
+        axes[row, 1].imshow(p.prepared.lesion, cmap="gray")
+        axes[row, 0].set_ylabel(p.sample.id, fontsize=8)
+    for col, (label, maps) in enumerate(cols):
+        for row, m in enumerate(maps):
+            axes[row, col + 2].imshow(m, cmap="inferno", vmin=0, vmax=255)
+        axes[0, col + 2].set_title(label, fontsize=8)
     axes[0, 0].set_title("input", fontsize=8)
     axes[0, 1].set_title("lesions", fontsize=8)
     for a in axes.ravel():
