@@ -22,7 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from run_report import report_runs  # noqa: E402
-from throughput import cpu_name  # noqa: E402
 
 from wdmt import metrics as M  # noqa: E402
 from wdmt.fuse import fov_pixels  # noqa: E402
@@ -30,6 +29,7 @@ from wdmt.models import create_model  # noqa: E402
 from wdmt.preprocess import to_tensor  # noqa: E402
 from wdmt.proxy import proxy_set  # noqa: E402
 from wdmt.rundir import RunDir  # noqa: E402
+from wdmt.runtime import cpu_name  # noqa: E402
 
 CANDIDATES = [("dark", 0, 0), ("dark", 31, 0), ("both", 0, 0), ("both", 15, 0), ("both", 21, 0), ("both", 31, 0),
               ("both", 41, 0), ("both", 61, 0), ("both", 31, 9), ("both", 31, 13), ("both", 31, 17),

@@ -28,14 +28,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from throughput import cpu_name  # noqa: E402
-
 from wdmt.atomic import write_csv_atomic  # noqa: E402
 from wdmt.benchmark.tables import markdown  # noqa: E402
 from wdmt.errors import WdmtError  # noqa: E402
 from wdmt.evaluate import infer  # noqa: E402
 from wdmt.pipeline import load_samples  # noqa: E402
 from wdmt.rundir import RunDir  # noqa: E402
+from wdmt.runtime import cpu_name  # noqa: E402
 
 SCORES = ("score", "model")
 DRAWS = 2000

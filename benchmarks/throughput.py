@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import tempfile
@@ -30,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reference_unet import UNetCut  # noqa: E402
 
 from wdmt.models import Batch, create_model  # noqa: E402
+from wdmt.runtime import cpu_name  # noqa: E402
 
 
 def _median_time(fn, repeats: int, warmup: int = 1) -> float:
@@ -202,17 +202,6 @@ def backend_images_s(width: int, repeats: int, bf16: bool = True) -> dict:
                 continue
             out[name] = 2 / _median_time(lambda det=det: [det.anomaly_map(rgb) for _ in range(2)], repeats)
     return out
-
-
-def cpu_name() -> str:
-    """The CPU's model name, to print beside every speed."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def print_backends(res: dict) -> None:

@@ -14,9 +14,9 @@ import statistics
 import time
 
 import torch
-from throughput import cpu_name
 
 from wdmt.models import Batch, create_model
+from wdmt.runtime import cpu_name
 
 
 def tiles_per_second(width: int, tile: int, channels_last: bool, batch: int = 8, steps: int = 5,
