@@ -77,6 +77,7 @@ def test_an_archive_without_weights_rebuilds_the_tables(tiny_synth, tmp_path):
     trained, rebuilt = (list(csv.DictReader(open(d / "results-ablation.csv"))) for d in (out, kept))
     assert [{k: v for k, v in row.items() if k != "run"} for row in rebuilt] == [
         {k: v for k, v in row.items() if k != "run"} for row in trained]
+    assert rebuilt[0]["cpu"].endswith(" thread(s)")  # what trained it, beside its training minutes
     assert rebuilt[0]["run"] == str(run) and (kept / "table-ablation.md").read_text() == (
         out / "table-ablation.md").read_text()
     # the grid of heat maps comes from the maps the run cached while it had its weights, the same picture

@@ -62,6 +62,7 @@ class RunResult:
     auc_overlap: float | None = None
     auc_overlap_fov_zero: float | None = None
     train_min: float | None = None
+    cpu: str | None = None  # what trained it, e.g. "AMD EPYC (AVX-512 bf16), 1 thread(s)": train_min depends on it
     epoch: int | None = None
     epoch_paper_choice: int | None = None
     auc_paper_choice: float | None = None
@@ -141,6 +142,14 @@ def run_one(
     return read_result(rd, s, seed)
 
 
+def _trained_on(rd: RunDir) -> str | None:
+    """The CPU and threads a run recorded (runs before 2026-12-02 recorded no CPU; GPU runs name their device)."""
+    env = rd.read_json("env.json") if (rd / "env.json").exists() else {}
+    if env.get("device", "cpu") != "cpu":
+        return env["device"]
+    return f"{env['cpu']}, {env.get('threads')} thread(s)" if env.get("cpu") else None
+
+
 def _metrics_if_any(rd: RunDir, folder: str) -> dict[str, Any]:
     """An evaluation's metrics, or {} for runs evaluated before it existed."""
     return rd.read_json(f"{folder}/metrics.json") if (rd / folder / "metrics.json").exists() else {}
@@ -183,6 +192,7 @@ def read_result(rd: RunDir, s: Setting, seed: int) -> RunResult:
         auc_overlap=overlap["pixel"].get("auroc"),
         auc_overlap_fov_zero=overlap_fov.get("zero"),
         train_min=round(training_minutes(rd.log()), 2),
+        cpu=_trained_on(rd),
         epoch=rd.kept_epoch(),
         epoch_paper_choice=chosen.get("epoch_choice", {}).get("epoch"),
         auc_paper_choice=chosen.get("pixel", {}).get("auroc"),

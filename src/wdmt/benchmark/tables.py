@@ -89,7 +89,8 @@ COLUMNS: dict[str, tuple[str, Cell]] = {
         _mean("error_contrast"),
     ),
     "train min": (
-        "median epoch time x epochs (robust to epochs slowed by other work on the machine)",
+        "median epoch time x epochs (robust to epochs slowed by other work on the machine), on the CPU "
+        "results-<suite>.csv names per run",
         _mean("train_min"),
     ),
     "AUC, paper's epoch choice": (
