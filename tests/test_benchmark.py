@@ -71,6 +71,8 @@ def test_an_archive_without_weights_rebuilds_the_tables(tiny_synth, tmp_path):
     assert (run / "summary.json").is_file() and (run / "eval-test-inside" / "metrics.json").is_file()
     assert not (run / "checkpoints").exists() and not list(run.rglob("*.png"))
     assert sum(f.stat().st_size for f in run.rglob("*")) < 200_000
+    info = json.loads((run / "data.json").read_text())
+    (run / "data.json").write_text(json.dumps({**info, "root": "/another/machine/data"}))  # copied elsewhere
     cmd = ["benchmark", "--quiet", "--suite", "ablation", "--models", "ae", "--preset", "tiny",
            "--data", str(tiny_synth), "--out", str(kept), "--report-only"]
     assert main(cmd) == 0

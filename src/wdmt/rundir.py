@@ -253,10 +253,11 @@ class RunDir:
         return model, cfg
 
     # --- data -------------------------------------------------------------------------------------------------
-    def dataset(self) -> tuple[DatasetIndex, dict[str, Any]]:
-        """The run's dataset with the splits it trained under (not re-drawn), and ``data.json`` itself."""
+    def dataset(self, root: str | Path | None = None) -> tuple[DatasetIndex, dict[str, Any]]:
+        """The run's dataset with the splits it trained under (not re-drawn), and ``data.json`` itself. ``root``: the
+        same dataset where it lies on this machine, for a run copied from another (``copy_results``)."""
         info = self.read_json("data.json")
-        idx = open_dataset(info["root"], format=info["format"])
+        idx = open_dataset(root or info["root"], format=info["format"])
         self.apply_splits(idx, info)
         return idx, info
 

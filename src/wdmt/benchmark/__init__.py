@@ -71,7 +71,7 @@ def benchmark(suite: str, data: str | Path, out: str | Path, *, preset: str = "c
         write_csv_atomic(out / f"table-{name}.csv", table, None if table else ["method"])
         recipe = f"{preset} preset" + (f" + {Path(config).name}" if config else "")
         sections.append((f"{name} ({recipe}, {len(seed_list(seeds))} seed(s))", table,
-                         figures(out, name, rows, settings, maps)))
+                         figures(out, name, rows, settings, maps, data)))
     write_csv_atomic(out / f"results-{suite}.csv", [asdict(r) for r in all_rows], RunResult.csv_fields())
     meta: dict[str, Any] = {"data": str(data), "preset": preset, "config": str(config) if config else None,
                             "epochs": epochs, "seeds": seed_list(seeds), "suite": suite}

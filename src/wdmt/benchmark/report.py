@@ -109,9 +109,10 @@ def curves_figure(out: Path, suite: str, rows: list[RunResult], settings: list[S
 GRID_SIDE = 256  # px of each cached heat map: the grid draws panels about 200 px wide
 
 
-def grid_samples(rd: RunDir, n_images: int = 3) -> list[Any]:
-    """The grid's rows: the first few annotated test images of the run's split."""
-    idx, _ = rd.dataset()
+def grid_samples(rd: RunDir, n_images: int = 3, data: str | Path | None = None) -> list[Any]:
+    """The grid's rows: the first few annotated test images of the run's split (``data``: where the dataset lies
+    here, if not where the run recorded it)."""
+    idx, _ = rd.dataset(data)
     return [s for s in idx.split("test") if s.label == 1 and s.masks][:n_images]
 
 
@@ -144,7 +145,8 @@ def grid_maps(rd: RunDir, samples: list[Any]) -> np.ndarray | None:
 
 
 def maps_figure(
-    out: Path, suite: str, rows: list[RunResult], settings: list[Setting], n_images: int = 3
+    out: Path, suite: str, rows: list[RunResult], settings: list[Setting], n_images: int = 3,
+    data: str | Path | None = None,
 ) -> Path | None:
     """Rows: the first few annotated test images; columns: input, ground truth, every method's heat map (runs kept
     without weights draw theirs from :func:`grid_maps`'s cache, and are left out where they have none)."""
@@ -154,7 +156,7 @@ def maps_figure(
     runs = [(s, RunDir(r)) for s, r in runs if r]
     if not runs:
         return None
-    samples = grid_samples(runs[0][1], n_images)
+    samples = grid_samples(runs[0][1], n_images, data)
     cols = [(s.label, m) for s, rd in runs if samples and (m := grid_maps(rd, samples)) is not None]
     if not cols:
         return None
@@ -181,14 +183,15 @@ def maps_figure(
     return save_figure(fig, out / f"maps-{suite}.png")
 
 
-def figures(out: Path, suite: str, rows: list[RunResult], settings: list[Setting], maps: bool) -> list[Path]:
+def figures(out: Path, suite: str, rows: list[RunResult], settings: list[Setting], maps: bool,
+            data: str | Path | None = None) -> list[Path]:
     if not rows:
         return []
     pics = [
         roc_figure(out, suite, rows, settings),
         bars_figure(out, suite, rows, settings),
         curves_figure(out, suite, rows, settings),
-        maps_figure(out, suite, rows, settings) if maps else None,
+        maps_figure(out, suite, rows, settings, data=data) if maps else None,
     ]
     return [p for p in pics if p is not None]
 
