@@ -186,3 +186,34 @@ def test_seam_free_tiling_is_the_default_and_the_papers_grid_stays_by_name():
     # the tables mean the same for runs of either default: every evaluation names its tiling
     assert all("tiling" in changes for _, changes, _ in EVALUATIONS.values())
     assert EVALUATIONS["eval-test"][1]["tiling"] == "grid"
+
+
+@pytest.mark.slow
+def test_jobs_train_runs_side_by_side_with_the_same_numbers(tiny_synth, tmp_path, capsys):
+    import torch
+
+    from wdmt.benchmark.parallel import threads_per_job
+    from wdmt.benchmark.runner import train_run
+    from wdmt.benchmark.suites import suite_settings
+
+    out = tmp_path / "bench"
+    r = benchmark("ablation", tiny_synth, out, preset="tiny", models=["ae", "wdmt"], progress=True, maps=False, jobs=2)
+    assert [row["method"] for row in r["tables"]["ablation"]] == ["ae", "wdmt"]
+    assert "2 at a time" in capsys.readouterr().out
+    for run in ("ae-s5", "wdmt-s5"):
+        env = json.loads((out / "runs" / run / "env.json").read_text())
+        assert env["threads"] == threads_per_job(2)  # trained in a worker process with its share of the cores
+    # A run trained in a worker is the run this process trains with the same threads: same losses, epoch by epoch.
+    s = suite_settings("ablation", ["wdmt"], preset="tiny")["ablation"][0]
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads_per_job(2))
+    try:
+        train_run(s, 5, tiny_synth, "tiny", tmp_path / "here", "auto", False)
+    finally:
+        torch.set_num_threads(before)
+
+    def losses(p):
+        return [{k: v for k, v in row.items() if k not in ("seconds", "tiles_per_s")}
+                for row in csv.DictReader(open(p / "log.csv"))]
+
+    assert losses(tmp_path / "here" / "runs" / "wdmt-s5") == losses(out / "runs" / "wdmt-s5")

@@ -55,6 +55,12 @@ def _model_options(pairs: list[str] | None) -> dict:
     return out
 
 
+def _at_least_one(text: str) -> int:
+    if not (text.strip().isdigit() and int(text) >= 1):
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
 def _fold(text: str) -> tuple[int, int]:
     """``K/N`` -> (K, N); the range is checked against the dataset."""
     k, sep, n = text.partition("/")
@@ -259,6 +265,7 @@ def _cmd_benchmark(a: argparse.Namespace) -> int:
         keep_epochs=a.keep_epochs,
         config=a.config,
         archive=a.archive,
+        jobs=a.jobs,
     )
     for name in r["tables"]:
         print((Path(a.out) / f"table-{name}.md").read_text())
@@ -514,6 +521,14 @@ def _add_benchmark(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
         "--report-only",
         action="store_true",
         help="tables and report from the finished runs only; train and evaluate nothing",
+    )
+    b.add_argument(
+        "--jobs",
+        type=_at_least_one,
+        default=1,
+        metavar="N",
+        help="train N runs at once, each in its own process with cores/N threads (small models use many cores "
+        "poorly, so this trains more runs per hour); evaluation follows, one run at a time",
     )
     b.add_argument(
         "--archive",

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from wdmt.atomic import write_csv_atomic, write_text_atomic
+from wdmt.benchmark.parallel import train_in_parallel
 from wdmt.benchmark.report import figures, html_report
 from wdmt.benchmark.runner import RunResult, finished, plan, run_one
 from wdmt.benchmark.suites import (
@@ -38,7 +39,7 @@ from wdmt.rundir import RunDir
 def benchmark(suite: str, data: str | Path, out: str | Path, *, preset: str = "cpu", seeds: int = 1, fmt: str = "auto",
               models: list[str] | None = None, progress: bool = True, maps: bool = True,
               epochs: int | None = None, report_only: bool = False, keep_epochs: int = 0,
-              config: Config = None, archive: str | Path | None = None) -> dict[str, Any]:
+              config: Config = None, archive: str | Path | None = None, jobs: int = 1) -> dict[str, Any]:
     """Run a suite (see the module docstring); returns the aggregated rows per suite and the report's path.
     ``epochs`` overrides the preset's for every run (a smaller budget, e.g. on synthetic data); decay rates follow it.
     ``report_only`` trains and evaluates nothing: the tables and report cover the finished runs and name the missing
@@ -46,10 +47,15 @@ def benchmark(suite: str, data: str | Path, out: str | Path, *, preset: str = "c
     and every run that kept them is also evaluated under the paper's epoch choice, reported in columns of its own.
     ``config`` is a file of config keys applied to every run after the preset, as ``wdmt train --config``.
     ``archive`` receives a copy of every finished run without its weights (:meth:`RunDir.copy_results`), into
-    ``archive/runs/``: a benchmark longer than one machine's life is rebuilt from it with ``--report-only --out``."""
+    ``archive/runs/``: a benchmark longer than one machine's life is rebuilt from it with ``--report-only --out``.
+    ``jobs`` > 1 trains that many runs at once, each in its own process (:mod:`wdmt.benchmark.parallel`), before
+    the evaluations."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     suites = suite_settings(suite, models, preset=preset, epochs=epochs, config=config)
+    if jobs > 1 and not report_only:
+        train_in_parallel(_to_train(suites, seeds, preset, out, config), jobs, data, preset, out, fmt, epochs,
+                          keep_epochs, config, progress)
     done: dict[str, RunResult] = {}
     missing: list[str] = []
     all_rows: list[RunResult] = []
@@ -84,6 +90,19 @@ def benchmark(suite: str, data: str | Path, out: str | Path, *, preset: str = "c
     return {"tables": {name: aggregate(all_rows, st, reference_setting(st, preset, config))
                        for name, st in suites.items()},
             "report": str(report)}
+
+
+def _to_train(suites: dict[str, list[Setting]], seeds: int, preset: str, out: Path, config: Config
+              ) -> list[tuple[Setting, int]]:
+    """Each run not finished training, once (rows sharing a run share it)."""
+    todo: dict[str, tuple[Setting, int]] = {}
+    for settings in suites.values():
+        for s in settings:
+            for seed in seed_list(seeds):
+                key = normalise(s, preset, config).run_name(seed)
+                if key not in todo and not RunDir(out / "runs" / key).finished_training:
+                    todo[key] = (s, seed)
+    return list(todo.values())
 
 
 __all__ = ["PAPER", "SUITES", "PaperResult", "RunResult", "Setting", "benchmark", "normalise", "plan",

@@ -101,6 +101,32 @@ def finished(rd: RunDir) -> bool:
     return rd.finished_training and all((rd / d / "metrics.json").exists() for d in evals)
 
 
+def train_run(
+    s: Setting,
+    seed: int,
+    data: str | Path,
+    preset: str,
+    out: Path,
+    fmt: str,
+    progress: bool,
+    epochs: int | None = None,
+    keep_epochs: int = 0,
+    config: Config = None,
+) -> tuple[RunDir, TrainConfig]:
+    """Train one run, or resume it, or leave it if it is finished; refuse a finished run of another config."""
+    rd, cfg = run_and_config(s, seed, preset, out, epochs, keep_epochs, config)
+    # A finished run is never trusted by its name alone: another preset or --epochs must not be mixed in.
+    rd.require_config(
+        cfg,
+        "this run was trained with another config than the benchmark asks for; "
+        "use another --out or the same --preset/--config/--epochs",
+    )
+    if not rd.finished_training:
+        partial = rd.resumable
+        api.train(data, cfg, rd.root, format=fmt, overwrite=not partial, resume=partial, progress=progress)
+    return rd, cfg
+
+
 def run_one(
     s: Setting,
     seed: int,
@@ -115,16 +141,7 @@ def run_one(
 ) -> RunResult:
     """Train (or resume, or skip) one run and evaluate it under both protocols, and where it kept its epochs under the
     paper's epoch choice too; returns its result."""
-    rd, cfg = run_and_config(s, seed, preset, out, epochs, keep_epochs, config)
-    # A finished run is never trusted by its name alone: another preset or --epochs must not be mixed in.
-    rd.require_config(
-        cfg,
-        "this run was trained with another config than the benchmark asks for; "
-        "use another --out or the same --preset/--config/--epochs",
-    )
-    if not rd.finished_training:
-        partial = rd.resumable
-        api.train(data, cfg, rd.root, format=fmt, overwrite=not partial, resume=partial, progress=progress)
+    rd, cfg = train_run(s, seed, data, preset, out, fmt, progress, epochs, keep_epochs, config)
     for folder, (protocol, changes, which) in EVALUATIONS.items():
         if not (rd / folder / "metrics.json").exists():
             api.test(
