@@ -122,13 +122,16 @@ def grid_maps(rd: RunDir, samples: list[Any]) -> np.ndarray | None:
     copy of it without weights (``--archive``) still draws its column; None where neither cache nor weights exist."""
     from PIL import Image
 
+    from wdmt.config import to_dict
     from wdmt.evaluate import infer
     from wdmt.pipeline import load_samples
 
-    ids = np.array([s.id for s in samples])
+    # what the maps depend on besides the weights file: the images, the map settings, the epoch kept
+    key = np.array(json.dumps({"ids": [s.id for s in samples], "eval": to_dict(rd.config().eval),
+                               "epoch": rd.kept_epoch()}, sort_keys=True))
     if rd.grid_maps_path.exists():
         with np.load(rd.grid_maps_path, allow_pickle=False) as z:
-            if np.array_equal(z["ids"], ids):
+            if "key" in z and z["key"] == key:
                 return z["maps"]
     if not rd.has_weights:
         return None
@@ -140,7 +143,7 @@ def grid_maps(rd: RunDir, samples: list[Any]) -> np.ndarray | None:
         u8 = Image.fromarray(np.uint8(np.clip(m / top, 0, 1) * 255))
         maps.append(np.asarray(u8.resize((GRID_SIDE, round(GRID_SIDE * m.shape[0] / m.shape[1])), Image.BILINEAR)))
     with atomic_path(rd.grid_maps_path) as tmp:
-        np.savez_compressed(tmp, ids=ids, maps=np.stack(maps))
+        np.savez_compressed(tmp, key=key, maps=np.stack(maps))
     return np.stack(maps)
 
 
