@@ -47,6 +47,7 @@ def train_in_parallel(todo: list[tuple[Setting, int]], jobs: int, data: str | Pa
     and is raised once the running ones end (each of them resumable, like any run)."""
     if not todo:
         return
+    jobs = min(jobs, len(todo))  # one run left gets every core
     threads = threads_per_job(jobs)
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_start_worker, initargs=(threads,)) as pool:
