@@ -29,6 +29,7 @@ from wdmt.benchmark.suites import (
     Setting,
     normalise,
     reference_setting,
+    runs_of,
     seed_list,
     suite_settings,
 )
@@ -62,15 +63,13 @@ def benchmark(suite: str, data: str | Path, out: str | Path, *, preset: str = "c
     sections = []
     for name, settings in suites.items():
         rows = []
-        for s in settings:
-            for seed in seed_list(seeds):
-                key = normalise(s, preset, config).run_name(seed)
-                if report_only and key not in done and not finished(RunDir(out / "runs" / key)):
-                    missing.append(key)
-                    continue
-                if key not in done:
-                    done[key] = run_one(s, seed, data, preset, out, fmt, progress, epochs, keep_epochs, config)
-                rows.append(replace(done[key], row=s.label))
+        for s, seed, key in runs_of(settings, seeds, preset, config):
+            if report_only and key not in done and not finished(RunDir(out / "runs" / key)):
+                missing.append(key)
+                continue
+            if key not in done:
+                done[key] = run_one(s, seed, data, preset, out, fmt, progress, epochs, keep_epochs, config)
+            rows.append(replace(done[key], row=s.label))
         all_rows += rows
         table = aggregate(rows, settings, reference_setting(settings, preset, config))
         write_text_atomic(out / f"table-{name}.md", markdown(table))
@@ -97,11 +96,9 @@ def _to_train(suites: dict[str, list[Setting]], seeds: int, preset: str, out: Pa
     """Each run not finished training, once (rows sharing a run share it)."""
     todo: dict[str, tuple[Setting, int]] = {}
     for settings in suites.values():
-        for s in settings:
-            for seed in seed_list(seeds):
-                key = normalise(s, preset, config).run_name(seed)
-                if key not in todo and not RunDir(out / "runs" / key).finished_training:
-                    todo[key] = (s, seed)
+        for s, seed, key in runs_of(settings, seeds, preset, config):
+            if key not in todo and not RunDir(out / "runs" / key).finished_training:
+                todo[key] = (s, seed)
     return list(todo.values())
 
 

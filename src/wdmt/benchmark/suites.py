@@ -3,6 +3,7 @@ and the paper's own numbers to set beside ours."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -136,3 +137,11 @@ def reference_setting(settings: list[Setting], preset: str, config: Config = Non
 
 def seed_list(seeds: int) -> list[int]:
     return [5 + i for i in range(max(1, seeds))]  # 5 is the official seed
+
+
+def runs_of(settings: list[Setting], seeds: int, preset: str, config: Config = None
+            ) -> Iterator[tuple[Setting, int, str]]:
+    """Each (row, seed) of a suite with the name of the run it uses (rows that run the same thing share one)."""
+    for s in settings:
+        for seed in seed_list(seeds):
+            yield s, seed, normalise(s, preset, config).run_name(seed)
