@@ -212,7 +212,16 @@ def test_seeded_runs_identical_and_resume_matches_uninterrupted(tiny_synth, tmp_
     assert load_checkpoint(tmp_path / "c" / "checkpoints" / "last.pt")["epoch"] == 1
     monkeypatch.setattr(T, "validation_error", real)
     # a resume keeps the splits the run started with, even asked for another split seed
-    train(tiny_synth, cfg, tmp_path / "c", resume=True, split_seed=7, progress=False)
+    log = tmp_path / "c" / "log.csv"
+    rows = list(csv.DictReader(open(log)))
+    rows[0]["seconds"] = "1000.0"  # as if the first sitting's epoch had been slow, to see it counted
+    with open(log, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    summary = train(tiny_synth, cfg, tmp_path / "c", resume=True, split_seed=7, progress=False)
+    assert summary["resumed_at_epoch"] == 1
+    assert 1000 <= summary["train_seconds"] < 1000 + 600  # the earlier sitting's epoch counts too
     c = load_checkpoint(tmp_path / "c" / "checkpoints" / "last.pt")["model"]
     assert all(torch.equal(a[k], c[k]) for k in a)
     assert len(list(csv.DictReader(open(tmp_path / "c" / "log.csv")))) == 2

@@ -68,7 +68,10 @@ def train(data: str | Path, cfg: TrainConfig, out: str | Path, *, format: str = 
         RunDir.apply_splits(idx, RunDir(out).read_json("data.json"))
     t0 = time.perf_counter()
     summary = Trainer(cfg, idx, out, progress=progress, dist_info=dist_info).fit(resume=resume)
-    summary["train_seconds"] = round(time.perf_counter() - t0, 1)
+    # A resumed run also counts the epochs of its earlier sittings (their logged epoch times; their start-up is lost):
+    # this sitting alone would under-report a run killed at epoch 39 of 40 as a minute's training.
+    earlier = sum(float(r["seconds"]) for r in RunDir(out).log()[: summary["resumed_at_epoch"]])
+    summary["train_seconds"] = round(time.perf_counter() - t0 + earlier, 1)
     summary["processes"] = dist_info.world
     barrier(dist_info)
     if not dist_info.is_main:

@@ -85,8 +85,9 @@ def _cmd_train(a: argparse.Namespace) -> int:
               overwrite=a.overwrite, progress=not a.quiet)
     if "calibration" in s:  # under torchrun only rank 0 reports
         print(
-            f"trained {cfg.model} for {s['epochs']} epochs in {s['train_seconds']} s on {s['processes']} process(es); "
-            f"run in {a.out}"
+            f"trained {cfg.model} for {s['epochs']} epochs in {s['train_seconds']} s on {s['processes']} process(es)"
+            + (f" (resumed at epoch {s['resumed_at_epoch']})" if s["resumed_at_epoch"] else "")
+            + f"; run in {a.out}"
         )
     return 0
 

@@ -171,6 +171,7 @@ class Trainer:
         elif self.dist.is_main:
             self.run.start(self.cfg, environment(self.device, self.cfg.seed), self._data_record(st))
         st.model.train()
+        started_at = st.epoch
         for epoch in range(st.epoch, self.cfg.epochs):
             logs, seconds = self.train_one_epoch(st, epoch)
             val_err = self.validate(st)
@@ -183,7 +184,8 @@ class Trainer:
                 self.run.append_log(row)
                 self.save_epoch(st, val_err, improved)
                 self._report(st, row, improved)
-        return {"epochs": self.cfg.epochs, "best_val_error": st.best, "run": str(self.run.root)}
+        return {"epochs": self.cfg.epochs, "best_val_error": st.best, "run": str(self.run.root),
+                "resumed_at_epoch": started_at}
 
     # --- setting up -------------------------------------------------------------------------------------------
     def _check_start(self, resume: bool) -> None:
