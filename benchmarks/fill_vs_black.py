@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from wdmt.atomic import write_csv_atomic
+
 METRICS = {
     "auc_fov_inside": "pixel AUROC inside the FOV",
     "ap": "pixel AP, all pixels",
@@ -66,12 +68,7 @@ def main() -> None:
         print(f"{r['model']:<11} seeds {r['seeds']:<6} " + " | ".join(cells))
     print("columns (fill vs black, seeds where the fill is higher):", "; ".join(METRICS.values()))
     if a.save and table:
-        tmp = a.save.with_suffix(".tmp")
-        with open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(table[0]))
-            w.writeheader()
-            w.writerows(table)
-        tmp.replace(a.save)
+        write_csv_atomic(a.save, table)
 
 
 if __name__ == "__main__":
