@@ -276,6 +276,30 @@ def test_models_with_statistics_per_place_fit_unflipped_by_default(model, flips)
     assert resolve_config("cpu", model=model, flips=not flips).flips is not flips
 
 
+def test_synth_seg_fine_tunes_only_the_blocks_asked_at_their_own_rate():
+    """train_encoder_from=k: blocks k-10 get gradients and their own (scaled) learning rate; the stem and earlier
+    blocks stay frozen; the default keeps the whole encoder frozen in one optimiser group."""
+    frozen = create_model("synth-seg", width=4, pretrained=False)
+    assert not any(p.requires_grad for p in frozen.encoder.parameters())
+    assert len(frozen.configure_optimizers(1e-3, 0.0)[0].param_groups) == 1
+    model = create_model("synth-seg", width=4, pretrained=False, train_encoder_from=4, encoder_lr_scale=0.1)
+    model.train()
+    x = torch.rand(2, 3, 32, 32)
+    loss, _ = model.loss(Batch(image=x, target=x, lesion=(x[:, :1] > 0.9).float()))
+    loss.backward()
+    for name, p in model.encoder.named_parameters():
+        tuned = name.startswith("_blocks.") and int(name.split(".")[1]) >= 4
+        assert p.requires_grad is tuned, name
+        assert (p.grad is not None and bool(p.grad.abs().sum() > 0)) is tuned, name
+    assert not model.encoder.training  # ImageNet batch-norm statistics stay
+    groups = model.configure_optimizers(1e-3, 0.0)[0].param_groups
+    assert [g["lr"] for g in groups] == [1e-3, pytest.approx(1e-4)]
+    assert sum(p.numel() for g in groups for p in g["params"]) == sum(
+        p.numel() for p in model.parameters() if p.requires_grad)
+    with pytest.raises(ValueError, match="train_encoder_from"):
+        create_model("synth-seg", width=4, pretrained=False, train_encoder_from=11)
+
+
 def test_synth_seg_learns_to_find_pasted_lesions():
     """A few hundred steps on one flat synthetic texture: the segmenter must rank pasted-lesion pixels far above the
     rest (AUROC), which an untrained one does not."""

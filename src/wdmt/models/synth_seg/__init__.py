@@ -9,6 +9,9 @@ an ImageNet encoder instead of a reconstruction to compare with:
   (1/2 to 1/16 of the tile). 32 normal photographs are too few to learn what normal retina looks like from scratch;
   pretrained features already tell texture, colour and edges apart, and a frozen encoder costs one forward pass,
   so training spends its CPU time on the decoder alone (a DRAEM with two U-Nets would cost about 3x per step).
+  ``train_encoder_from`` k >= 0 fine-tunes blocks k to 10 (at ``encoder_lr_scale`` times the decoder's learning
+  rate, their batch-norm statistics kept from ImageNet), so the deeper features can learn what a pasted red blot
+  looks like against a vessel; the earlier blocks stay frozen and cost no backward pass.
 * decoder: a U-Net decoder (conv-BN-ReLU x 2 per scale, widths 4w, 3w, 2w) to a lesion logit at 1/2, up-sampled.
 * training: tiles with lesions pasted by :mod:`wdmt.lesion_synth` (``synth_lesions``, set by this model), focal loss
   (gamma 2, DRAEM's) plus soft Dice over the tile (lesions are 0-6 % of it, so focal alone learns to say "none").
@@ -40,6 +43,8 @@ class SynthSegConfig:
     focal_gamma: float = 2.0
     dice_weight: float = 1.0
     pretrained: bool = True  # False: random encoder weights (tests that only check shapes and plumbing)
+    train_encoder_from: int = -1  # first encoder block fine-tuned (0-10); -1: the whole encoder frozen
+    encoder_lr_scale: float = 0.1  # the fine-tuned blocks' learning rate over the decoder's
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:
@@ -66,6 +71,10 @@ class SynthSeg(AnomalyModel):
         super().__init__()
         self.cfg = cfg
         self.encoder = frozen_lite0(cfg.pretrained, max(SKIPS))
+        if not -1 <= cfg.train_encoder_from <= max(SKIPS):
+            raise ValueError(f"train_encoder_from must be -1 (frozen) or a block of 0-{max(SKIPS)}")
+        if cfg.train_encoder_from >= 0:
+            self.encoder._blocks[cfg.train_encoder_from:].requires_grad_(True)
         w = cfg.width
         c = [block_channels(i) for i in SKIPS]
         self.dec3 = _block(c[3] + c[2], 4 * w)
@@ -76,11 +85,12 @@ class SynthSeg(AnomalyModel):
 
     def train(self, mode: bool = True) -> SynthSeg:
         super().train(mode)
-        self.encoder.eval()  # frozen: ImageNet statistics
+        self.encoder.eval()  # ImageNet batch-norm statistics, fine-tuned or not
         return self
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
+        # Autograd records only the fine-tuned blocks (if any): the frozen ones see no tensor that needs a gradient.
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.cfg.train_encoder_from >= 0):
             f0, f2, f4, f10 = self.encoder.features(imagenet_normalise(x), SKIPS)
 
         def up(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -94,6 +104,14 @@ class SynthSeg(AnomalyModel):
         focal, dice = focal_dice_loss(self.logits(batch.image).float(), mask, self.cfg.focal_gamma,
                                       self.cfg.dice_weight)
         return focal + dice, {"focal": float(focal.detach()), "dice": float(dice.detach())}
+
+    def configure_optimizers(self, lr: float, weight_decay: float) -> list[torch.optim.Optimizer]:
+        tuned = [p for p in self.encoder.parameters() if p.requires_grad]
+        if not tuned:  # frozen: the one group every model has (and the optimiser state earlier runs resume from)
+            return super().configure_optimizers(lr, weight_decay)
+        decoder = [p for n, p in self.named_parameters() if not n.startswith("encoder.")]
+        groups = [{"params": decoder}, {"params": tuned, "lr": lr * self.cfg.encoder_lr_scale}]
+        return [torch.optim.Adam(groups, lr=lr, weight_decay=weight_decay, amsgrad=True)]
 
     def on_fit_start(self, total_iterations: int) -> None:
         self._total = total_iterations
