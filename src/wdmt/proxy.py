@@ -65,18 +65,25 @@ def locate_eye(rgb: np.ndarray, fov: np.ndarray) -> Eye:
     return Eye(size, size / 768.0, cx, cy, r, side, rd, float(dcx), float(dcy), float(mcx), float(mcy))
 
 
-def paint_lesions(rgb: np.ndarray, fov: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Synthetic lesions in a real (S x S, RGB uint8) photograph: the painted picture and the lesion mask (within the
-    FOV)."""
+def paint_kinds(rgb: np.ndarray, fov: np.ndarray,
+                rng: np.random.Generator) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Synthetic lesions in a real (S x S, RGB uint8) photograph: the painted picture and each painted kind's exact
+    mask (within the FOV)."""
     canvas = Canvas(rgb.astype(np.float32) / 255.0)
     bright = float(np.percentile(canvas.rgb[fov].max(axis=1), 99)) if fov.any() else 1.0
     painter = LesionPainter(canvas, rng, locate_eye(rgb, fov), bright=min(1.0, max(0.3, bright)), dark=DARK)
-    masks = painter.paint_all()
+    masks = {k: m & fov for k, m in painter.paint_all().items()}
+    return np.clip(canvas.rgb * 255 + 0.5, 0, 255).astype(np.uint8), masks
+
+
+def paint_lesions(rgb: np.ndarray, fov: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Synthetic lesions in a real (S x S, RGB uint8) photograph: the painted picture and the lesion mask (within the
+    FOV)."""
+    out, masks = paint_kinds(rgb, fov, rng)
     union = np.zeros(fov.shape, bool)
     for m in masks.values():
         union |= m
-    out = np.clip(canvas.rgb * 255 + 0.5, 0, 255).astype(np.uint8)
-    return out, union & fov
+    return out, union
 
 
 def _as_model_input(rgb: np.ndarray, base: Prepared, cfg: PreprocessConfig, lesion: np.ndarray | None) -> Prepared:
