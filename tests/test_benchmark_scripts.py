@@ -241,3 +241,46 @@ def test_the_harder_proxy_keeps_the_painters_lesions_and_adds_faint_wide_ones_in
     _, painted_mask = paint_lesions(rgb, fov, np.random.default_rng(2))
     _, both = painter_and_beyond(rgb, fov, np.random.default_rng(2))
     assert (both >= painted_mask).all() and both.sum() > painted_mask.sum()
+
+
+def test_the_annotated_proxy_outlines_haemorrhages_and_leaves_the_picture_and_other_kinds_alone():
+    """proxy_beyond.py's second design paints exactly what the painter paints; only the haemorrhage label grows,
+    into a region that holds the painted one, stays inside the FOV and joins close blots."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from proxy_beyond import annotated, drawn_region
+
+    from wdmt.proxy import paint_kinds, paint_lesions
+
+    fov = np.ones((64, 64), bool)
+    fov[:, 60:] = False
+    blots = np.zeros_like(fov)
+    blots[20:24, 20:24] = blots[20:24, 30:34] = True  # two blots 6 px apart
+    blots[40:44, 56:60] = True  # one at the FOV's edge
+    region = drawn_region(blots, fov, grow=2.0, join=4.0)
+    assert (region >= blots).all() and not (region & ~fov).any()
+    assert region[22, 25:30].all()  # the gap between the two blots is inside the outline
+    assert not region[5, 5] and not region[22, 45]
+
+    size = 192
+    yy, xx = np.mgrid[:size, :size]
+    fov = (yy - 96) ** 2 + (xx - 96) ** 2 < 88**2
+    rng = np.random.default_rng(0)
+    rgb = np.where(fov[..., None], (rng.random((size, size, 3)) * 30 + [150, 70, 30]), 0).astype(np.uint8)
+    grew = 0
+    for seed in range(6):
+        painted, masks = paint_kinds(rgb, fov, np.random.default_rng(seed))
+        out, label = annotated(rgb, fov, np.random.default_rng(seed))
+        assert np.array_equal(out, painted)
+        assert np.array_equal(paint_lesions(rgb, fov, np.random.default_rng(seed))[0], out)
+        exact = np.zeros_like(fov)
+        for m in masks.values():
+            exact |= m
+        assert (label >= exact).all() and not (label & ~fov).any()
+        he = masks.get("HE", np.zeros_like(fov))
+        widest = drawn_region(he, fov, 6.0 * size / 768, 8.0 * size / 768)  # the largest outline the draw allows
+        assert np.array_equal(label & ~widest, exact & ~widest)  # elsewhere the painter's exact masks
+        grew += int(("HE" in masks) and label.sum() > exact.sum())
+        assert "HE" in masks or np.array_equal(label, exact)
+    assert grew > 0
