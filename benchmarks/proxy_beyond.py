@@ -12,10 +12,11 @@ green: 0.35-0.75) or brighter (+0.04-0.12, yellow; training +0.15-0.5), feathere
 labelled where the opacity exceeds 0.25. The design and the rule (the shipped one, :func:`wdmt.fuse.choose_weight`)
 were fixed before it was run.
 
-``--lesions annotated``, a second design, also fixed before it was run: the painter's lesions as they are, with the
-haemorrhages labelled the way annotators draw them, as regions rather than the painted pixels. Each picture's
-haemorrhage mask is grown by a radius drawn once per picture from 2-6 px, haemorrhages closer than about 16 px are
-joined (a closing of radius 8 px) and holes are filled (radii at 768 px, scaled to the picture). The idea comes from
+``--lesions annotated``, a second design, also fixed before it was run (:func:`wdmt.proxy.paint_annotated`, since
+offered by ``wdmt fuse --proxy annotated``): the painter's lesions as they are, with the haemorrhages labelled the
+way annotators draw them, as regions rather than the painted pixels. Each picture's haemorrhage mask is grown by a
+radius drawn once per picture from 2-6 px, haemorrhages closer than about 16 px are joined (a closing of radius 8 px)
+and holes are filled (radii at 768 px, scaled to the picture). The idea comes from
 reading the test set's masks (``mask_contrast.py``: a quarter of the haemorrhage mask is no darker than healthy
 retina), so what it chooses is not free of the test set; its radii were not fitted to that figure, and nothing was
 tuned after the run. Other kinds keep their exact masks.
@@ -39,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run_report import report_runs, runs_parser  # noqa: E402
 
 from wdmt.fuse import FUSION_FILE, choose_weight, member_maps  # noqa: E402
-from wdmt.proxy import Painter, paint_kinds, paint_lesions, proxy_set  # noqa: E402
+from wdmt.proxy import Painter, paint_annotated, paint_lesions, proxy_set  # noqa: E402
 from wdmt.rundir import RunDir  # noqa: E402
 
 DARK = ((0.85, 0.98), (0.70, 0.90), (0.75, 0.92))
@@ -84,38 +85,7 @@ def painter_and_beyond(rgb: np.ndarray, fov: np.ndarray, rng: np.random.Generato
     return painted, mask | more
 
 
-GROW = (2.0, 6.0)  # px at 768: how far an annotator's outline lies outside the blood
-JOIN = 8.0  # px at 768: haemorrhages closer than twice this are outlined as one region
-
-
-def _disc(radius: float) -> np.ndarray:
-    r = int(np.ceil(radius))
-    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
-    return np.hypot(yy, xx) <= radius
-
-
-def drawn_region(mask: np.ndarray, fov: np.ndarray, grow: float, join: float) -> np.ndarray:
-    """A lesion mask as an outline drawn around it: grown by ``grow``, gaps under ``2 * join`` closed, holes filled."""
-    if not mask.any():
-        return mask
-    pad = int(np.ceil(grow + join)) + 1
-    region = ndimage.binary_dilation(np.pad(mask, pad), _disc(grow))
-    region = ndimage.binary_fill_holes(ndimage.binary_closing(region, _disc(join)))
-    return region[pad:-pad, pad:-pad] & fov
-
-
-def annotated(rgb: np.ndarray, fov: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """The painter's lesions, haemorrhages labelled as drawn regions (module docstring, second design)."""
-    painted, masks = paint_kinds(rgb, fov, rng)
-    scale = fov.shape[0] / 768
-    grow = rng.uniform(*GROW) * scale
-    union = np.zeros(fov.shape, bool)
-    for kind, m in masks.items():
-        union |= drawn_region(m, fov, grow, JOIN * scale) if kind == "HE" else m
-    return painted, union
-
-
-PAINTERS: dict[str, Painter] = {"beyond": painter_and_beyond, "annotated": annotated}
+PAINTERS: dict[str, Painter] = {"beyond": painter_and_beyond, "annotated": paint_annotated}
 
 
 def run_rows(run: Path, lesions: str = "beyond") -> list[dict]:

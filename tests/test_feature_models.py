@@ -402,7 +402,11 @@ def test_fuse_builds_a_run_that_test_predict_and_onnx_take(tiny_synth, tmp_path)
     api.train(tiny_synth, resolve_config("tiny", model="contrast", model_options={"background_sigma": 4.0}),
               tmp_path / "con", progress=False)
     assert main(["fuse", "--segmenter", str(tmp_path / "fused"), "--prior", str(tmp_path / "con"), "--out",
-                 str(tmp_path / "stacked")]) == 0
+                 str(tmp_path / "bad"), "--proxy", "drawn"]) != 0 and not (tmp_path / "bad").exists()
+    assert main(["fuse", "--segmenter", str(tmp_path / "fused"), "--prior", str(tmp_path / "con"), "--out",
+                 str(tmp_path / "stacked"), "--proxy", "annotated"]) == 0
+    assert json.loads((tmp_path / "stacked" / "fusion.json").read_text())["proxy"]["lesions"] == "annotated"
+    assert info["proxy"]["lesions"] == "painted"
     opts = RunDir(tmp_path / "stacked").config().model_options
     assert opts["segmenter"] == "fusion" and opts["segmenter_options"]["prior"] == "padim"
     assert opts["segmenter_tiles"] == 1 and opts["prior"] == "contrast"

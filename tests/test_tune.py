@@ -105,3 +105,42 @@ def test_tuned_export_runs_the_whole_picture_in_onnx_like_torch(tiny_run, tmp_pa
     onnx_map, prep = det.anomaly_map(read_image(img))
     torch_rows = api.predict(tiny_run, [img], tmp_path / "t", progress=False, tuned=True)
     assert image_score(onnx_map, prep.fov, replace(det.eval)) == pytest.approx(torch_rows[0]["score"], abs=1e-4)
+
+
+def test_the_annotated_proxy_outlines_haemorrhages_and_leaves_the_picture_and_other_kinds_alone():
+    """The annotated proxy (wdmt fuse --proxy annotated, proxy_beyond.py's second design) paints exactly what the
+    painter paints; only the haemorrhage label grows, into a region that holds the painted one, stays inside the FOV
+    and joins close blots."""
+    from wdmt.proxy import drawn_region, paint_annotated, paint_kinds, paint_lesions
+
+    fov = np.ones((64, 64), bool)
+    fov[:, 60:] = False
+    blots = np.zeros_like(fov)
+    blots[20:24, 20:24] = blots[20:24, 30:34] = True  # two blots 6 px apart
+    blots[40:44, 56:60] = True  # one at the FOV's edge
+    region = drawn_region(blots, fov, grow=2.0, join=4.0)
+    assert (region >= blots).all() and not (region & ~fov).any()
+    assert region[22, 25:30].all()  # the gap between the two blots is inside the outline
+    assert not region[5, 5] and not region[22, 45]
+
+    size = 192
+    yy, xx = np.mgrid[:size, :size]
+    fov = (yy - 96) ** 2 + (xx - 96) ** 2 < 88**2
+    rng = np.random.default_rng(0)
+    rgb = np.where(fov[..., None], (rng.random((size, size, 3)) * 30 + [150, 70, 30]), 0).astype(np.uint8)
+    grew = 0
+    for seed in range(6):
+        painted, masks = paint_kinds(rgb, fov, np.random.default_rng(seed))
+        out, label = paint_annotated(rgb, fov, np.random.default_rng(seed))
+        assert np.array_equal(out, painted)
+        assert np.array_equal(paint_lesions(rgb, fov, np.random.default_rng(seed))[0], out)
+        exact = np.zeros_like(fov)
+        for m in masks.values():
+            exact |= m
+        assert (label >= exact).all() and not (label & ~fov).any()
+        he = masks.get("HE", np.zeros_like(fov))
+        widest = drawn_region(he, fov, 6.0 * size / 768, 8.0 * size / 768)  # the largest outline the draw allows
+        assert np.array_equal(label & ~widest, exact & ~widest)  # elsewhere the painter's exact masks
+        grew += int(("HE" in masks) and label.sum() > exact.sum())
+        assert "HE" in masks or np.array_equal(label, exact)
+    assert grew > 0

@@ -221,10 +221,10 @@ def _cmd_fuse(a: argparse.Namespace) -> int:
     from wdmt.fuse import fuse_runs
 
     f = fuse_runs(a.segmenter, a.prior, a.out, weight=a.weight, segmenter_tiling=a.segmenter_tiling,
-                  overwrite=a.overwrite, variants=a.variants)
+                  overwrite=a.overwrite, variants=a.variants, proxy=a.proxy)
     chosen = next(r for r in f["candidates"] if r["weight"] == f["proxy_choice"])
     print(f"proxy set: {f['proxy']['normal_images']} {f['proxy']['source']}, {f['proxy']['lesioned_images']} lesioned "
-          "copies")
+          f"copies ({f['proxy']['lesions']} lesions)")
     print(f"the proxy's weight: {f['proxy_choice']:g} of the prior's map / {f['scale']:.4g} (proxy pixel AUROC "
           f"{chosen['proxy_auroc']:.3f}, AP {chosen['proxy_ap']:.3f}, inside the FOV; rule: {f['rule']})")
     if f["weight"] != f["proxy_choice"]:
@@ -436,6 +436,9 @@ def _add_fitting_verbs(sub: Any, par: dict[str, argparse.ArgumentParser]) -> Non
     fu.add_argument("--variants", type=int, default=3, help="lesioned copies of each validation normal")
     fu.add_argument("--segmenter-tiling", default="overlap", choices=["overlap", "whole"],
                     help="the segmenter on overlapping tiles of its training tile (default) or the whole picture")
+    fu.add_argument("--proxy", default="painted",
+                    help="the proxy's lesions: 'painted', exact masks (default), or 'annotated', haemorrhages "
+                         "outlined as annotators draw them")
     fu.add_argument("--weight", type=float, help="the prior's share as given, instead of the proxy's choice (0: the "
                     "segmenter alone, scored as the fusion scores it)")
     fu.set_defaults(func=_cmd_fuse)

@@ -26,7 +26,7 @@ from wdmt.config import TrainConfig, to_dict
 from wdmt.errors import WdmtError
 from wdmt.models import create_model
 from wdmt.preprocess import to_tensor
-from wdmt.proxy import proxy_set
+from wdmt.proxy import PAINTERS, proxy_set
 from wdmt.rundir import RunDir, recorded
 from wdmt.runtime import environment
 from wdmt.scoring import postprocess_map
@@ -98,9 +98,13 @@ def member_maps(model: Any, items: list[Any]) -> tuple[list[np.ndarray], list[np
 
 
 def fuse_runs(segmenter: str | Path, prior: str | Path, out: str | Path, *, weight: float | None = None,
-              segmenter_tiling: str = "overlap", overwrite: bool = False, variants: int = 3) -> dict[str, Any]:
+              segmenter_tiling: str = "overlap", overwrite: bool = False, variants: int = 3,
+              proxy: str = "painted") -> dict[str, Any]:
     """Build the fused run in ``out``; returns what ``fusion.json`` holds. ``weight``: the prior's share as given
-    (0: the segmenter alone on the fused run's tiling, for ablations) instead of the proxy's choice."""
+    (0: the segmenter alone on the fused run's tiling, for ablations) instead of the proxy's choice. ``proxy``: the
+    lesion set that chooses it (:data:`wdmt.proxy.PAINTERS`)."""
+    if proxy not in PAINTERS:
+        raise WdmtError(None, f"--proxy must be one of {', '.join(PAINTERS)}, not {proxy!r}")
     seg_rd, prior_rd, out = RunDir(segmenter), RunDir(prior), Path(out)
     s, p = _check_compatible(seg_rd, prior_rd)
     if out.exists() and any(out.iterdir()):
@@ -113,7 +117,7 @@ def fuse_runs(segmenter: str | Path, prior: str | Path, out: str | Path, *, weig
     model.prior.load_state_dict(prior_rd.load("best")["model"])
     model.eval()
     normals, is_val = seg_rd.reference_normals("the fusion weight")
-    ps = proxy_set(normals, cfg.preprocess, variants=variants, seed=cfg.seed)
+    ps = proxy_set(normals, cfg.preprocess, variants=variants, seed=cfg.seed, paint=PAINTERS[proxy])
     seg_maps, prior_maps = member_maps(model, ps.items)
     n = len(ps.normal)
     scale = float(np.quantile(np.concatenate([m[it.prepared.fov] for m, it in zip(prior_maps[:n], ps.normal,
@@ -136,7 +140,7 @@ def fuse_runs(segmenter: str | Path, prior: str | Path, out: str | Path, *, weig
                      f"{AP_KEPT} x the segmenter's own (weight 0)") if weight == chosen else "given (--weight)",
             "proxy_choice": chosen,
             "proxy": {"source": "validation normals" if is_val else "training normals (no validation split)",
-                      "normal_images": n, "lesioned_images": len(ps.lesioned)},
+                      "normal_images": n, "lesioned_images": len(ps.lesioned), "lesions": proxy},
             "candidates": rows, "eval": asdict(cfg.eval)}
     rd.write_json(FUSION_FILE, info)
     from wdmt.api import calibrate_run
