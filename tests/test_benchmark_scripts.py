@@ -241,4 +241,3 @@ def test_the_harder_proxy_keeps_the_painters_lesions_and_adds_faint_wide_ones_in
     _, painted_mask = paint_lesions(rgb, fov, np.random.default_rng(2))
     _, both = painter_and_beyond(rgb, fov, np.random.default_rng(2))
     assert (both >= painted_mask).all() and both.sum() > painted_mask.sum()
-

@@ -80,10 +80,14 @@ def paint_lesions(rgb: np.ndarray, fov: np.ndarray, rng: np.random.Generator) ->
     """Synthetic lesions in a real (S x S, RGB uint8) photograph: the painted picture and the lesion mask (within the
     FOV)."""
     out, masks = paint_kinds(rgb, fov, rng)
-    union = np.zeros(fov.shape, bool)
+    return out, _union(masks, fov.shape)
+
+
+def _union(masks: dict[str, np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+    union = np.zeros(shape, bool)
     for m in masks.values():
         union |= m
-    return out, union
+    return union
 
 
 # How far an annotator's outline lies outside the blood, and the gap under which two haemorrhages are outlined as
@@ -115,10 +119,9 @@ def paint_annotated(rgb: np.ndarray, fov: np.ndarray, rng: np.random.Generator) 
     painted, masks = paint_kinds(rgb, fov, rng)
     scale = fov.shape[0] / 768
     grow = rng.uniform(*GROW) * scale
-    union = np.zeros(fov.shape, bool)
-    for kind, m in masks.items():
-        union |= drawn_region(m, fov, grow, JOIN * scale) if kind == "HE" else m
-    return painted, union
+    if "HE" in masks:
+        masks["HE"] = drawn_region(masks["HE"], fov, grow, JOIN * scale)
+    return painted, _union(masks, fov.shape)
 
 
 def _as_model_input(rgb: np.ndarray, base: Prepared, cfg: PreprocessConfig, lesion: np.ndarray | None) -> Prepared:
