@@ -217,3 +217,33 @@ def test_jobs_train_runs_side_by_side_with_the_same_numbers(tiny_synth, tmp_path
                 for row in csv.DictReader(open(p / "log.csv"))]
 
     assert losses(tmp_path / "here" / "runs" / "wdmt-s5") == losses(out / "runs" / "wdmt-s5")
+
+
+@pytest.mark.slow
+def test_a_later_seed_joins_a_benchmark_whose_runs_are_gone(tiny_synth, tmp_path):
+    """benchmarks/benchmark_add_runs.py: a benchmark made before archives kept only results-SUITE.csv; a seed trained
+    later elsewhere joins its rows, the earlier rows read back unchanged, and the table is rebuilt over both seeds."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from wdmt.benchmark import Setting
+    from wdmt.benchmark.runner import run_one
+
+    out, later = tmp_path / "bench", tmp_path / "later"
+    benchmark("ablation", tiny_synth, out, preset="tiny", models=["ae"], progress=False, maps=False)
+    first = list(csv.DictReader(open(out / "results-ablation.csv")))
+    shutil.rmtree(out / "runs")  # the machine that trained them is gone
+    run_one(Setting("ae"), 6, tiny_synth, "tiny", later, "auto", False)
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "benchmark_add_runs.py"
+    cmd = [sys.executable, str(script), "--out", str(out), "--suite", "ablation", "--preset", "tiny", "--runs"]
+    subprocess.run(cmd + [str(later / "runs" / "ae-s6")], check=True, capture_output=True)
+    rows = list(csv.DictReader(open(out / "results-ablation.csv")))
+    assert [r["seed"] for r in rows] == ["5", "6"] and rows[0] == first[0]
+    table = list(csv.DictReader(open(out / "table-ablation.csv")))
+    aucs = [float(r["auc"]) for r in rows]
+    assert table[0]["seeds"] == "2" and table[0]["AUC"].startswith(f"{sum(aucs) / 2:.3f}")
+    assert "benchmark_add_runs.py" in (out / "report-ablation.html").read_text()
+    bad = subprocess.run(cmd + [str(later / "runs")], capture_output=True, text=True)  # not a run
+    assert bad.returncode != 0 and "not finished" in bad.stderr
