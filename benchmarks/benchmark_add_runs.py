@@ -15,39 +15,20 @@ another preset or config is refused.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
-import typing
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from wdmt.atomic import write_csv_atomic, write_text_atomic  # noqa: E402
 from wdmt.benchmark.report import bars_figure, html_report  # noqa: E402
-from wdmt.benchmark.runner import RunResult, finished, read_result  # noqa: E402
+from wdmt.benchmark.runner import finished, read_result  # noqa: E402
 from wdmt.benchmark.suites import Setting, normalise, reference_setting, suite_settings  # noqa: E402
-from wdmt.benchmark.tables import aggregate, markdown  # noqa: E402
+from wdmt.benchmark.tables import aggregate, markdown, read_results, recipe, write_results, write_table  # noqa: E402
 from wdmt.rundir import RunDir  # noqa: E402
 
 KEPT_FIGURES = ("roc", "curves", "maps")  # first seed of each row: unchanged by a later seed
-
-
-def _cast(kind: str, text: str) -> typing.Any:
-    if text == "":
-        return None
-    if "int" in kind:
-        return int(text)
-    if "float" in kind:
-        return float(text)
-    return text
-
-
-def read_rows(path: Path) -> list[RunResult]:
-    kinds = {f.name: str(f.type) for f in fields(RunResult)}
-    with path.open(newline="") as f:
-        return [RunResult(**{k: _cast(kinds[k], v) for k, v in r.items() if k in kinds}) for r in csv.DictReader(f)]
 
 
 def setting_of(run: Path, settings: list[Setting], preset: str, config: str | None) -> tuple[Setting, int]:
@@ -70,7 +51,7 @@ def main() -> None:
     ap.add_argument("--runs", type=Path, nargs="+", required=True)
     a = ap.parse_args()
     settings = suite_settings(a.suite, preset=a.preset, config=a.config)[a.suite]
-    rows = read_rows(a.out / f"results-{a.suite}.csv")
+    rows = read_results(a.out / f"results-{a.suite}.csv")
     added = []
     for run in a.runs:
         s, seed = setting_of(run, settings, a.preset, a.config)
@@ -79,9 +60,8 @@ def main() -> None:
     order = {s.label: i for i, s in enumerate(settings)}
     rows = sorted(rows + added, key=lambda r: (order[r.row], r.seed))
     table = aggregate(rows, settings, reference_setting(settings, a.preset, a.config))
-    write_csv_atomic(a.out / f"results-{a.suite}.csv", [asdict(r) for r in rows], RunResult.csv_fields())
-    write_text_atomic(a.out / f"table-{a.suite}.md", markdown(table))
-    write_csv_atomic(a.out / f"table-{a.suite}.csv", table)
+    write_results(a.out / f"results-{a.suite}.csv", rows)
+    write_table(a.out, a.suite, table)
     pics = [bars_figure(a.out, a.suite, rows, settings)]
     pics += [p for k in KEPT_FIGURES if (p := a.out / f"{k}-{a.suite}.png").exists()]
     seeds = sorted({r.seed for r in rows})
@@ -89,8 +69,7 @@ def main() -> None:
             "rebuilt by": "benchmarks/benchmark_add_runs.py, from results-" + a.suite + ".csv and the runs "
                           + ", ".join(Path(r.run).name for r in added),
             "figures": "the bars cover every seed; ROC, curves and maps show each row's first seed, as first made"}
-    recipe = f"{a.preset} preset" + (f" + {Path(a.config).name}" if a.config else "")
-    html_report(a.out, [(f"{a.suite} ({recipe}, seeds {seeds})", table, pics)], meta)
+    html_report(a.out, [(f"{a.suite} ({recipe(a.preset, a.config)}, seeds {seeds})", table, pics)], meta)
     print(json.dumps({"rows": len(rows), "added": [asdict(r) | {"roc": None} for r in added]}, indent=1)[:2000])
     print(markdown(table))
 

@@ -13,11 +13,10 @@ The package's layers: :mod:`~wdmt.benchmark.suites` (what to run, and the paper'
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from wdmt.atomic import write_csv_atomic, write_text_atomic
 from wdmt.benchmark.parallel import train_in_parallel
 from wdmt.benchmark.report import figures, html_report
 from wdmt.benchmark.runner import RunResult, finished, plan, run_one
@@ -33,7 +32,7 @@ from wdmt.benchmark.suites import (
     seed_list,
     suite_settings,
 )
-from wdmt.benchmark.tables import aggregate, markdown
+from wdmt.benchmark.tables import aggregate, recipe, write_results, write_table
 from wdmt.rundir import RunDir
 
 
@@ -72,12 +71,10 @@ def benchmark(suite: str, data: str | Path, out: str | Path, *, preset: str = "c
             rows.append(replace(done[key], row=s.label))
         all_rows += rows
         table = aggregate(rows, settings, reference_setting(settings, preset, config))
-        write_text_atomic(out / f"table-{name}.md", markdown(table))
-        write_csv_atomic(out / f"table-{name}.csv", table, None if table else ["method"])
-        recipe = f"{preset} preset" + (f" + {Path(config).name}" if config else "")
-        sections.append((f"{name} ({recipe}, {len(seed_list(seeds))} seed(s))", table,
+        write_table(out, name, table)
+        sections.append((f"{name} ({recipe(preset, config)}, {len(seed_list(seeds))} seed(s))", table,
                          figures(out, name, rows, settings, maps, data)))
-    write_csv_atomic(out / f"results-{suite}.csv", [asdict(r) for r in all_rows], RunResult.csv_fields())
+    write_results(out / f"results-{suite}.csv", all_rows)
     meta: dict[str, Any] = {"data": str(data), "preset": preset, "config": str(config) if config else None,
                             "epochs": epochs, "seeds": seed_list(seeds), "suite": suite}
     if report_only:

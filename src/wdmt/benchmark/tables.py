@@ -4,10 +4,15 @@ together)."""
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from wdmt.atomic import write_csv_atomic, write_text_atomic
 from wdmt.benchmark.runner import RunResult
 from wdmt.benchmark.suites import Setting
 
@@ -165,3 +170,33 @@ def markdown(rows: list[dict[str, object]]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(str(r[h]) for h in head) + " |" for r in rows]
     return "\n".join(lines) + "\n"
+
+
+def write_table(out: Path, name: str, table: list[dict[str, str]]) -> None:
+    """``table-NAME.md`` and ``table-NAME.csv`` (an empty table still gets its header)."""
+    write_text_atomic(out / f"table-{name}.md", markdown(table))
+    write_csv_atomic(out / f"table-{name}.csv", table, None if table else ["method"])
+
+
+def write_results(path: Path, rows: list[RunResult]) -> None:
+    write_csv_atomic(path, [asdict(r) for r in rows], RunResult.csv_fields())
+
+
+def read_results(path: Path) -> list[RunResult]:
+    """The rows :func:`write_results` wrote, typed again, so a table can be rebuilt when the runs are gone."""
+    kinds = {f.name: str(f.type) for f in fields(RunResult)}
+    with path.open(newline="") as f:
+        return [RunResult(**{k: _cast(kinds[k], v) for k, v in r.items() if k in kinds}) for r in csv.DictReader(f)]
+
+
+def _cast(kind: str, text: str) -> Any:
+    if text == "":
+        return None
+    if "int" in kind:
+        return int(text)
+    return float(text) if "float" in kind else text
+
+
+def recipe(preset: str, config: str | Path | None) -> str:
+    """How a suite's runs were trained, for a report's section title."""
+    return f"{preset} preset" + (f" + {Path(config).name}" if config else "")
