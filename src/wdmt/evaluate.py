@@ -59,50 +59,72 @@ class ImageResult:
 
 @torch.no_grad()
 def infer(model: AnomalyModel, items: list[PreparedSample], cfg: TrainConfig, ev: EvalConfig | None = None,
-          device: torch.device | str = "cpu", progress: bool = False, batch_size: int = 9) -> list[ImageResult]:
+          device: torch.device | str = "cpu", progress: bool = False, batch_size: int = 9,
+          photos: int = 1) -> list[ImageResult]:
     """Tile, reconstruct and stitch each photograph as ``cfg`` trained and ``ev`` (default: ``cfg.eval``) evaluates:
-    its tiling, arithmetic and image score. Maps are |x - x_hat| at S x S, float32 whatever the arithmetic."""
+    its tiling, arithmetic and image score. Maps are |x - x_hat| at S x S, float32 whatever the arithmetic.
+    ``photos`` > 1 sends the tiles of that many photographs through the model together (a GPU's throughput needs
+    batches); a forward pass then takes up to ``batch_size * photos`` tiles. On a CPU the default of one photograph
+    keeps results bit for bit those of every earlier run."""
     ev = ev or cfg.eval
     model.eval()
-    device = torch.device(device)
-    n_tiles = cfg.preprocess.tiles
-    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     if ev.precision not in ("fp32", "bf16"):
         raise ValueError(f"precision must be fp32 or bf16, not {ev.precision!r}")
-    bf16 = ev.precision == "bf16"
-    arith = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
-    latent = ev.score == "gatingano"
-    tiling = resolve_tiling(ev.tiling, model.info.input_size)
-    cut, join = tiling_functions(tiling)
-    out = []
-    for p in tqdm(items, desc="scoring", unit="img", disable=None if progress else True):
-        x = cut(to_tensor(p.prepared.image), n_tiles)
-        recs, maps, hogs, lats, scores = [], [], [], [], []
-        for i in range(0, x.shape[0], batch_size):
-            xb = x[i : i + batch_size].to(device).contiguous(memory_format=fmt)
-            with arith():
-                o = model.predict(xb, with_latent=latent)
-            recs.append(o.recon.float().cpu())
-            maps.append(o.anomaly_map.float().cpu())
-            scores.append(o.score.detach().float().cpu())
-            if o.hog is not None:
-                hogs.append(o.hog.float().cpu())
-            if o.latent_distance is not None:
-                lats.append(o.latent_distance.float().cpu())
-        rec = join(torch.cat(recs), n_tiles).numpy()
-        lat = torch.cat(lats) if lats else None
-        if lat is not None and tiling == "overlap":  # GatingAno's spread is over the grid's tiles
-            m = 2 * n_tiles - 1
-            lat = lat[[2 * a * m + 2 * b for a in range(n_tiles) for b in range(n_tiles)]]
-        out.append(ImageResult(
-            item=p,
-            raw_map=join(torch.cat(maps), n_tiles)[0].numpy().astype(np.float32),
-            recon=rec[0] if rec.shape[0] == 1 else rec.transpose(1, 2, 0),
-            hog=join(torch.cat(hogs), n_tiles).numpy() if hogs else None,
-            latent=lat.numpy() if lat is not None else None,
-            tile_scores=torch.cat(scores).numpy(),
-        ))
+    run = _TileRunner(model, cfg, ev, torch.device(device), batch_size * max(1, photos))
+    out: list[ImageResult] = []
+    bar = tqdm(total=len(items), desc="scoring", unit="img", disable=None if progress else True)
+    for i in range(0, len(items), max(1, photos)):
+        group = items[i : i + max(1, photos)]
+        out.extend(run(group))
+        bar.update(len(group))
+    bar.close()
     return out
+
+
+class _TileRunner:
+    """Cuts photographs into the evaluation's tiles, runs the model on them in chunks and stitches the outputs back
+    into one :class:`ImageResult` per photograph."""
+
+    def __init__(self, model: AnomalyModel, cfg: TrainConfig, ev: EvalConfig, device: torch.device,
+                 chunk: int) -> None:
+        self.model, self.ev, self.device, self.chunk = model, ev, device, chunk
+        self.n = cfg.preprocess.tiles
+        self.fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        self.tiling = resolve_tiling(ev.tiling, model.info.input_size)
+        self.cut, self.join = tiling_functions(self.tiling)
+        bf16 = ev.precision == "bf16"
+        self.arith = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+
+    def __call__(self, group: list[PreparedSample]) -> list[ImageResult]:
+        x = torch.cat([self.cut(to_tensor(p.prepared.image), self.n) for p in group])
+        parts: dict[str, list[torch.Tensor]] = {"recon": [], "map": [], "hog": [], "latent": [], "score": []}
+        for i in range(0, x.shape[0], self.chunk):
+            xb = x[i : i + self.chunk].to(self.device).contiguous(memory_format=self.fmt)
+            with self.arith():
+                o = self.model.predict(xb, with_latent=self.ev.score == "gatingano")
+            for key, t in (("recon", o.recon), ("map", o.anomaly_map), ("score", o.score.detach()),
+                           ("hog", o.hog), ("latent", o.latent_distance)):
+                if t is not None:
+                    parts[key].append(t.float().cpu())
+        per = x.shape[0] // len(group)
+        whole = {k: torch.cat(v) if v else None for k, v in parts.items()}
+        return [self._result(p, {k: None if v is None else v[j * per : (j + 1) * per] for k, v in whole.items()})
+                for j, p in enumerate(group)]
+
+    def _result(self, p: PreparedSample, t: dict[str, torch.Tensor | None]) -> ImageResult:
+        rec = self.join(t["recon"], self.n).numpy()
+        lat = t["latent"]
+        if lat is not None and self.tiling == "overlap":  # GatingAno's spread is over the grid's tiles
+            m = 2 * self.n - 1
+            lat = lat[[2 * a * m + 2 * b for a in range(self.n) for b in range(self.n)]]
+        return ImageResult(
+            item=p,
+            raw_map=self.join(t["map"], self.n)[0].numpy().astype(np.float32),
+            recon=rec[0] if rec.shape[0] == 1 else rec.transpose(1, 2, 0),
+            hog=self.join(t["hog"], self.n).numpy() if t["hog"] is not None else None,
+            latent=lat.numpy() if lat is not None else None,
+            tile_scores=t["score"].numpy(),
+        )
 
 
 def calibrate(results: list[ImageResult], ev: EvalConfig, source: str = "validation-normal") -> dict[str, Any]:
