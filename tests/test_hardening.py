@@ -77,6 +77,8 @@ def test_predict_bad_photo_one_line_no_output(tiny_run, tmp_path, case, capsys):
     import numpy as np
     from PIL import Image
 
+    from wdmt.archive import SOME_FAILED
+
     p = tmp_path / "photo.jpg"
     if case == "text_jpg":
         p.write_text("not a photo")
@@ -87,10 +89,15 @@ def test_predict_bad_photo_one_line_no_output(tiny_run, tmp_path, case, capsys):
     elif case == "black":
         Image.fromarray(np.zeros((200, 300, 3), np.uint8)).save(p)
     out = tmp_path / "out"
-    assert main(["predict", "--run", str(tiny_run), str(p), "--out", str(out), "--quiet"]) == 2
+    assert main(["predict", "--run", str(tiny_run), str(p), "--out", str(out), "--quiet", "--fail-fast"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(p) in err[0] and "Traceback" not in err[0]
     assert not out.exists()
+    # without --fail-fast the photograph is listed in errors.csv, with one line of reason, and the exit code says so
+    assert main(["predict", "--run", str(tiny_run), str(p), "--out", str(out), "--quiet"]) == SOME_FAILED
+    errors = (out / "errors.csv").read_text().splitlines()
+    assert len(errors) == 2 and errors[1].startswith(str(p)) and "Traceback" not in errors[1]
+    assert (out / "predictions.csv").read_text().count("\n") == 1  # the header alone
 
 
 def test_debug_flag_shows_the_traceback(tmp_path):

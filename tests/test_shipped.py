@@ -39,7 +39,7 @@ def test_predict_without_run_uses_the_shipped_model_and_says_so(tmp_path):
     row = json.loads(p.stdout.splitlines()[0])
     assert row["decision"] in ("normal", "abnormal") and np.isfinite(row["score"])
     assert row["threshold"] == pytest.approx(card()["thresholds"]["image_threshold"])
-    assert (tmp_path / "o" / "eye_overlay.png").is_file()
+    assert (tmp_path / "o" / "eye_overlay.jpg").is_file()  # named after the photograph's path from here
 
 
 def test_the_card_is_rendered_from_its_numbers_and_its_thresholds_are_the_runs():

@@ -177,7 +177,8 @@ def test_predict_flags_an_obvious_lesion(run, tmp_path):
     *normal_rows, lesion = rows
     assert lesion["decision"] == "abnormal" and lesion["score"] > 1.1 * max(r["score"] for r in normal_rows)
     assert all(r["decision"] == ("abnormal" if r["score"] >= r["threshold"] else "normal") for r in rows)
-    assert all((tmp_path / "pred" / f"{Path(r['image']).stem}_overlay.png").is_file() for r in rows)
+    assert all(Path(r["overlay"]).is_file() and r["overlay"].endswith(f"{Path(r['image']).stem}_overlay.jpg")
+               for r in rows)
     lines = (tmp_path / "pred" / "predictions.jsonl").read_text().splitlines()
     assert [json.loads(x)["image"] for x in lines] == [r["image"] for r in rows]
 
@@ -258,7 +259,7 @@ def test_cli_train_test_predict(tiny_synth, tmp_path, capsys):
         == 0
     )
     fp32, bf16 = (json.loads(line) for line in capsys.readouterr().out.splitlines())  # one JSON row per photograph
-    assert fp32["image"] == bf16["image"] == str(img) and (tmp_path / "p" / f"{img.stem}_overlay.png").is_file()
+    assert fp32["image"] == bf16["image"] == str(img) and Path(fp32["overlay"]).is_file()
     assert fp32["score"] != bf16["score"] and bf16["score"] == pytest.approx(fp32["score"], rel=0.05)
 
 

@@ -36,7 +36,6 @@ from wdmt.models import MODELS
 from wdmt.pipeline import PreparedSample, load_samples
 from wdmt.rundir import RunDir
 from wdmt.runtime import pick_device, to_device
-from wdmt.scoring import append_predictions, prediction_row, write_overlay
 from wdmt.train import Trainer
 from wdmt.tune import tuned_eval
 
@@ -303,7 +302,7 @@ def choose_epoch_on_test(
 
 
 def predict(
-    run: str | Path,
+    run: str | Path | None,
     images: list[str | Path],
     out: str | Path,
     *,
@@ -311,29 +310,20 @@ def predict(
     progress: bool = True,
     ev: EvalConfig | None = None,
     tuned: bool = False,
+    **archive: Any,
 ) -> list[dict[str, Any]]:
-    """Score any fundus photographs: score, decision at the run's strict threshold (``tuned``: the evaluation and
-    thresholds chosen on the proxy validation set), heat-map overlay, JSON/CSV rows."""
-    from wdmt.datasets import Sample
-    from wdmt.io import read_image
-    from wdmt.preprocess import prepare
+    """Score fundus photographs (files, folders, ``@lists``): score, decision at the run's strict threshold
+    (``tuned``: the evaluation and thresholds chosen on the proxy validation set), heat-map overlay, JSON/CSV rows.
+    ``run`` None: the shipped model. The rows of every photograph asked for, in order; ``archive`` takes
+    :func:`wdmt.archive.score_archive`'s options (``opts``, ``engine``, ``on_row``, ...)."""
+    from wdmt.archive import EngineSpec, StreamOptions, score_archive
 
-    rd = RunDir(run)
-    model, cfg = rd.load_model(which)
-    ev, cal = decision_settings(rd.root, ev, which, tuned)
-    items = []
-    for path in map(Path, images):
-        rgb = read_image(path)
-        prep = prepare(rgb, cfg.preprocess, source=str(path))
-        items.append((path, rgb, PreparedSample(Sample(id=path.stem, image=path, label=-1), prep)))
-    results = infer(model, [it[2] for it in items], cfg, ev, progress=progress)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)  # only now: a bad photograph above leaves no output folder behind
-    rows = []
-    for (path, rgb, _), r in zip(items, results, strict=True):
-        amap = r.map(ev)
-        geometry = r.item.prepared.geometry
-        ov_path = write_overlay(rgb, amap, geometry, 2 * cal["pixel_threshold"], out / f"{path.stem}_overlay.png")
-        rows.append(prediction_row(path, r.score(ev), amap, cal, ov_path))
-    append_predictions(out, rows)
-    return rows
+    overrides = None
+    if ev is not None:
+        from wdmt.shipped import shipped_run
+
+        own = RunDir(run if run is not None else shipped_run()).config().eval
+        overrides = {k: v for k, v in asdict(ev).items() if getattr(own, k) != v} or None
+    spec = EngineSpec(run=None if run is None else str(run), checkpoint=which, tuned=tuned, eval=overrides)
+    archive.setdefault("opts", StreamOptions(progress=progress))
+    return score_archive(spec, images, out, **archive)["rows"]

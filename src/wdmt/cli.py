@@ -156,7 +156,9 @@ def _print_test_summary(r: dict) -> None:
     print(f"wrote {r['out']}")
 
 
-def _cmd_predict(a: argparse.Namespace) -> int:
+def _predict_spec(a: argparse.Namespace) -> Any:
+    from wdmt.archive import EngineSpec
+
     if a.run is not None and a.onnx is not None:
         raise WdmtError(None, "predict: give either --run RUN or --onnx FILE, not both")
     if a.backend is not None and a.onnx is None:
@@ -164,25 +166,39 @@ def _cmd_predict(a: argparse.Namespace) -> int:
     if a.run is None and a.onnx is None:
         from wdmt.shipped import card, shipped_run
 
-        a.run, c = shipped_run(), card()
+        run, c = shipped_run(), card()
         print(f"wdmt: no --run given: using the shipped model {c['name']} ({c['model']}, trained on normal IDRiD and "
-              f"HRF photographs; its card: {a.run / 'MODEL_CARD.md'})", file=sys.stderr)
-    if a.onnx is not None:
-        from wdmt.deploy import predict_onnx  # no torch on this path
+              f"HRF photographs; its card: {run / 'MODEL_CARD.md'})", file=sys.stderr)
+    return EngineSpec(run=a.run, onnx=a.onnx, backend=a.backend or "onnxruntime", checkpoint=a.checkpoint,
+                      tuned=a.tuned, eval={"precision": a.precision} if a.precision else None, device=a.device,
+                      photos_per_batch=a.batch_size)
 
-        rows = predict_onnx(a.onnx, a.images, a.out, backend=a.backend or "onnxruntime")
-    else:
-        from dataclasses import replace
 
-        from wdmt.api import predict
-        from wdmt.rundir import RunDir
+def _cmd_predict(a: argparse.Namespace) -> int:
+    from wdmt.archive import SOME_FAILED, FileOptions, StreamOptions, score_archive
 
-        ev = RunDir(a.run).config().eval
-        ev = replace(ev, precision=a.precision) if a.precision else ev
-        rows = predict(a.run, a.images, a.out, which=a.checkpoint, progress=not a.quiet, ev=ev, tuned=a.tuned)
-    for r in rows:
-        print(json.dumps(r))
-    return 0
+    spec = _predict_spec(a)
+    files = FileOptions(overlays=not a.no_overlays, overlay_size=a.overlay_size, overlay_format=a.overlay_format,
+                        maps=a.save_maps,
+                        masks=a.save_masks)
+    opts = StreamOptions(files=files, workers=a.workers, draft=a.draft, fail_fast=a.fail_fast,
+                         progress=not a.quiet)
+
+    def started(todo: int, skipped: int) -> None:
+        if skipped:
+            print(f"wdmt: {skipped} photograph(s) already scored in {a.out} with this model and settings: skipped; "
+                  f"{todo} to score", file=sys.stderr)
+
+    def row(r: dict[str, Any]) -> None:
+        print(json.dumps(r), flush=True)
+
+    s = score_archive(spec, a.images, a.out, opts, engine=a.engine, on_row=row, on_start=started,
+                      ray_actors=a.ray_actors)
+    if s["failed"] or not a.quiet:
+        print(f"wdmt: scored {s['scored']}, skipped {s['skipped']}, failed {s['failed']} of {s['photographs']} "
+              f"photograph(s) in {s['seconds']:.1f} s; wrote {a.out}/predictions.csv"
+              + (f"; the failures are listed in {a.out}/errors.csv" if s["failed"] else ""), file=sys.stderr)
+    return SOME_FAILED if s["failed"] else 0
 
 
 def _cmd_serve(a: argparse.Namespace) -> int:
@@ -190,7 +206,7 @@ def _cmd_serve(a: argparse.Namespace) -> int:
 
     if a.backend is not None and a.onnx is None:
         raise WdmtError(None, "serve: --backend chooses the runtime of an --onnx model")
-    scorer = Scorer(run=a.run, onnx=a.onnx, backend=a.backend or "onnxruntime")
+    scorer = Scorer(run=a.run, onnx=a.onnx, backend=a.backend or "onnxruntime", device=a.device)
     server = make_server(scorer, a.host, a.port, a.max_mb)
     host, port = server.server_address[:2]
     print(f"wdmt serve: model {scorer.name}; open http://{host}:{port}/ (Ctrl-C stops)", file=sys.stderr)
@@ -313,6 +329,8 @@ def _cmd_demo(a: argparse.Namespace) -> int:
 # wdmt.benchmark.SUITES plus "all", spelled out so that parsing imports no torch (tests/test_cli.py keeps them in step).
 BENCHMARK_SUITES = ("ablation", "decay", "sota", "beyond", "all")
 BACKENDS = ("onnxruntime", "openvino")  # literal so that parsing imports nothing; a test keeps it deploy.BACKENDS
+DEVICES = ("auto", "cpu", "cuda")  # likewise wdmt.archive.engines.DEVICES
+ENGINES = ("local", "ray")  # likewise wdmt.archive.ENGINES
 
 
 def _parents() -> dict[str, argparse.ArgumentParser]:
@@ -444,26 +462,60 @@ def _add_fitting_verbs(sub: Any, par: dict[str, argparse.ArgumentParser]) -> Non
     fu.set_defaults(func=_cmd_fuse)
 
 
-def _add_use_verbs(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
+def _add_predict(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
     from wdmt.config import EvalConfig, literal_choices
 
-    pr = sub.add_parser("predict", parents=[par["quiet"]],
-                        help="score fundus photographs (the shipped model, a trained run or an ONNX file)")
+    pr = sub.add_parser(
+        "predict", parents=[par["quiet"]], formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="score fundus photographs (the shipped model, a trained run or an ONNX file)",
+        description="Score photographs, folders and lists of them into one output folder, streaming and resumable: a "
+                    "rerun skips what is scored. Exit code 0: all scored; 3: some could not be (errors.csv); 2: "
+                    "nothing scored (a usage error, or --fail-fast and a bad photograph).",
+        epilog="example: wdmt predict archive/ @more.txt --out scores --save-masks --no-overlays")
+    pr.add_argument("images", nargs="+", metavar="PHOTO",
+                    help="photographs: files, folders (searched recursively for .jpg .jpeg .png .tif .tiff .bmp) "
+                         "and @LIST files (one path a line, relative to the list's folder)")
     pr.add_argument("--run", help="run directory (torch; default: the model shipped with wdmt)")
     pr.add_argument("--onnx", help="exported model (no torch needed)")
     pr.add_argument("--backend", choices=BACKENDS,
                     help="runtime for --onnx: onnxruntime (default) or openvino (pip install openvino onnx)")
-    pr.add_argument("images", nargs="+")
-    pr.add_argument("--out", default="wdmt-predictions", help="output folder (default: wdmt-predictions)")
-    pr.add_argument("--checkpoint", default="best", choices=["best", "last"])
-    pr.add_argument(
-        "--precision",
-        choices=literal_choices(EvalConfig, "precision"),
-        help="inference arithmetic (bf16: faster on AMX CPUs)",
-    )
+    pr.add_argument("--out", default="wdmt-predictions", help="output folder; files mirror each photograph's path")
+    pr.add_argument("--checkpoint", default="best", choices=["best", "last"], help="which weights of --run")
+    pr.add_argument("--precision", choices=literal_choices(EvalConfig, "precision"),
+                    help="inference arithmetic (default: the run's; bf16 is faster on AMX CPUs)")
     pr.add_argument("--tuned", action="store_true",
                     help="the evaluation and thresholds 'wdmt tune' chose on the proxy validation set")
+    pr.add_argument("--device", default="auto", choices=DEVICES,
+                    help="where a --run model computes: auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda")
+    pr.add_argument("--batch-size", type=_at_least_one, metavar="N",
+                    help="photographs per model call (default: 1 on a CPU, 8 on a GPU)")
+    pr.add_argument("--workers", type=int, default=2, metavar="N",
+                    help="threads that decode photographs and write files beside the model (0: none)")
+    pr.add_argument("--save-maps", action="store_true", help="also write each anomaly map (model resolution, "
+                    "float16 .npy)")
+    pr.add_argument("--save-masks", action="store_true", help="also write each lesion mask at the pixel threshold "
+                    "(binary PNG, the photograph's resolution)")
+    pr.add_argument("--no-overlays", action="store_true", help="no heat-map overlay pictures (faster)")
+    pr.add_argument("--overlay-size", type=int, default=2048, metavar="PX",
+                    help="longest side of an overlay picture (0: the photograph's own)")
+    pr.add_argument("--overlay-format", default="jpg", choices=("jpg", "png"),
+                    help="overlay pictures as JPEG (quality 90) or PNG (lossless, ten times the bytes)")
+    pr.add_argument("--draft", action="store_true",
+                    help="decode large JPEGs at the smallest DCT scale the model and overlay still need: faster, but "
+                         "scores move (docs/usage.md says how much)")
+    pr.add_argument("--fail-fast", action="store_true",
+                    help="check every photograph first and stop at the first bad one, writing nothing (exit 2)")
+    pr.add_argument("--engine", default="local", choices=ENGINES,
+                    help="local: this machine; ray: Ray Data actors (pip install 'wdmt[ray]'; RAY_ADDRESS joins a "
+                         "cluster)")
+    pr.add_argument("--ray-actors", type=_at_least_one, metavar="N",
+                    help="--engine ray: model copies (default: one per GPU with --device cuda, else one per 2 CPUs)")
     pr.set_defaults(func=_cmd_predict)
+
+
+def _add_use_verbs(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
+
+    _add_predict(sub, par)
 
     sv = sub.add_parser("serve", help="a local web page: drop photographs, see their heat maps")
     sv.add_argument("--run", help="run directory (default: the model shipped with wdmt)")
@@ -472,6 +524,8 @@ def _add_use_verbs(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
     sv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this computer only)")
     sv.add_argument("--port", type=int, default=8765)
     sv.add_argument("--max-mb", type=float, default=25.0, help="largest upload accepted (default 25 MB)")
+    sv.add_argument("--device", default="auto", choices=DEVICES,
+                    help="where a --run model computes: auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda")
     sv.set_defaults(func=_cmd_serve)
 
     _add_fitting_verbs(sub, par)

@@ -21,9 +21,8 @@ import numpy as np
 
 from wdmt.config import EvalConfig
 from wdmt.errors import WdmtError
-from wdmt.io import read_image
 from wdmt.preprocess import Prepared, PreprocessConfig, prepare, tiling_functions
-from wdmt.scoring import append_predictions, image_score, postprocess_map, prediction_row, write_overlay
+from wdmt.scoring import postprocess_map
 
 METADATA_KEY = "wdmt"
 
@@ -101,29 +100,22 @@ class OnnxDetector:
     def anomaly_map(self, rgb: np.ndarray, source: str | None = None) -> tuple[np.ndarray, Prepared]:
         """(map at S x S after post-processing, the prepared picture: its FOV and geometry) for one RGB photograph."""
         p = prepare(rgb, self.preprocess, source=source)
+        return self.map_of(p), p
+
+    def map_of(self, p: Prepared) -> np.ndarray:
+        """The map after post-processing, at S x S, of a picture already prepared under :attr:`preprocess`."""
         img = p.image[None] if p.image.ndim == 2 else p.image.transpose(2, 0, 1)
         cut, join = tiling_functions(self.eval.tiling)
         tiles = cut(img.astype(np.float32) / 255.0, self.preprocess.tiles)
         maps = self.session.run(["anomaly_map"], {"tiles": np.ascontiguousarray(tiles)})[0]
         raw = join(maps, self.preprocess.tiles)[0]
-        return postprocess_map(raw, p.fov, self.eval), p
+        return postprocess_map(raw, p.fov, self.eval)
 
 
 def predict_onnx(model: str | Path, images: list[str | Path], out: str | Path,
-                 backend: str = "onnxruntime") -> list[dict[str, Any]]:
-    """Score photographs with an exported model: overlay PNGs plus predictions.jsonl / predictions.csv in ``out``."""
-    det = OnnxDetector.load(model, backend)
-    out = Path(out)
-    scored = []
-    for path in map(Path, images):  # score everything first: a bad photograph leaves no partial output
-        rgb = read_image(path)
-        amap, prep = det.anomaly_map(rgb, source=str(path))
-        scored.append((path, rgb, amap, prep.geometry, image_score(amap, prep.fov, det.eval)))
-    out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for path, rgb, amap, geometry, score in scored:
-        ov = write_overlay(rgb, amap, geometry, 2 * det.thresholds["pixel_threshold"],
-                           out / f"{path.stem}_overlay.png")
-        rows.append(prediction_row(path, score, amap, det.thresholds, ov))
-    append_predictions(out, rows)
-    return rows
+                 backend: str = "onnxruntime", **archive: Any) -> list[dict[str, Any]]:
+    """Score photographs with an exported model: overlay PNGs plus predictions.jsonl / predictions.csv in ``out``,
+    streamed and resumable as :func:`wdmt.archive.score_archive` (whose options ``archive`` takes)."""
+    from wdmt.archive import EngineSpec, score_archive
+
+    return score_archive(EngineSpec(onnx=str(model), backend=backend), images, out, **archive)["rows"]

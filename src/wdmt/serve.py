@@ -33,44 +33,25 @@ PREVIEW = 1024  # longest side of the photograph and map sent to the page
 
 class Scorer:
     """One photograph (RGB uint8) -> map in the photograph's own frame, drawn at a given size, and score;
-    thresholds to decide with."""
+    thresholds to decide with. Any engine ``wdmt predict`` has: a run (default: the shipped model) on ``device``,
+    or an exported ONNX model."""
 
     def __init__(self, run: str | Path | None = None, onnx: str | Path | None = None,
-                 backend: str = "onnxruntime") -> None:
+                 backend: str = "onnxruntime", device: str = "auto") -> None:
+        from wdmt.archive import EngineSpec
+
         self.lock = threading.Lock()
-        if onnx is not None:
-            from wdmt.deploy import OnnxDetector
-
-            self.det = OnnxDetector.load(onnx, backend)
-            self.thresholds, self.name = self.det.thresholds, Path(onnx).name
-            return
-        from wdmt.api import decision_settings
-        from wdmt.rundir import RunDir
-        from wdmt.shipped import shipped_run
-
-        run = Path(run) if run is not None else shipped_run()
-        self.det = None
-        self.model, self.cfg = RunDir(run).load_model()
-        self.ev, self.thresholds = decision_settings(run)
-        self.name = run.name
+        self.engine = EngineSpec(run=None if run is None else str(run), onnx=None if onnx is None else str(onnx),
+                                 backend=backend, device=device).build()
+        self.thresholds, self.name = self.engine.thresholds, self.engine.source.name
 
     def score(self, rgb: np.ndarray, name: str, size: tuple[int, int]) -> tuple[np.ndarray, float]:
-        from wdmt.scoring import image_score
+        from wdmt.preprocess import prepare
 
         with self.lock:
-            frame = (rgb.shape[1], rgb.shape[0])
-            if self.det is not None:
-                amap, prep = self.det.anomaly_map(rgb, source=name)
-                return prep.geometry.to_frame(amap, frame, size), image_score(amap, prep.fov, self.det.eval)
-            from wdmt.datasets import Sample
-            from wdmt.evaluate import infer
-            from wdmt.pipeline import PreparedSample
-            from wdmt.preprocess import prepare
-
-            prep = prepare(rgb, self.cfg.preprocess, source=name)
-            r = infer(self.model, [PreparedSample(Sample(id=name, image=Path(name), label=-1), prep)], self.cfg,
-                      self.ev)[0]
-            return prep.geometry.to_frame(r.map(self.ev), frame, size), r.score(self.ev)
+            prep = prepare(rgb, self.engine.preprocess, source=name)
+            amap, score = self.engine.score([prep])[0]
+            return prep.geometry.to_frame(amap, (rgb.shape[1], rgb.shape[0]), size), score
 
 
 def _png(arr: np.ndarray) -> str:
