@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import shared_dataset
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -241,3 +243,19 @@ def test_the_harder_proxy_keeps_the_painters_lesions_and_adds_faint_wide_ones_in
     _, painted_mask = paint_lesions(rgb, fov, np.random.default_rng(2))
     _, both = painter_and_beyond(rgb, fov, np.random.default_rng(2))
     assert (both >= painted_mask).all() and both.sum() > painted_mask.sum()
+
+
+def test_predict_speed_measures_every_figure_it_promises(tiny_run, tmp_path):
+    """A smoke run of benchmarks/predict_speed.py on the tiny run: every figure is there and sane."""
+    shared_dataset("idrid")
+    out = tmp_path / "speed.json"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "predict_speed.py"), "--run", str(tiny_run), "--n", "2",
+                    "--memory", "2", "3", "--size", "400", "300", "--work", str(tmp_path / "w"), "--save", str(out)],
+                   check=True, capture_output=True, text=True)
+    r = json.loads(out.read_text())
+    assert r["cpu"] and r["model_only"]["photos_per_s"] > 0 and r["serial_score_max_diff"] == 0.0
+    for k in ("streaming", "streaming_draft", "serial"):
+        assert r[k]["n"] == 2 and r[k]["failed"] == 0 and set(r[k]["stage_seconds_per_photo"]) == {
+            "decode", "prepare", "overlay_base", "model", "write"}
+    assert [m["n"] for m in r["memory"]] == [2, 3] and all(m["scored"] == m["n"] for m in r["memory"])
+    assert r["ratios"]["peak_memory_largest_over_smallest"] > 0
