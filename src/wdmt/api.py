@@ -13,16 +13,15 @@ import torch
 from tqdm.auto import tqdm
 
 from wdmt.atomic import write_csv_atomic, write_json_atomic
+from wdmt.calibration import calibrate_run
 from wdmt.config import EvalConfig, TrainConfig
 from wdmt.datasets import DatasetIndex, assign_fold, open_dataset
 from wdmt.distributed import barrier, init_from_env
 from wdmt.errors import WdmtError
 from wdmt.evaluate import (
-    FOV_MODES,
     PROTOCOLS,
     ImageResult,
     _headline,
-    calibrate,
     fov_variants,
     image_metrics,
     infer,
@@ -78,40 +77,6 @@ def train(data: str | Path, cfg: TrainConfig, out: str | Path, *, format: str = 
     summary["calibration"] = calibrate_run(out, progress=progress)
     RunDir(out).write_json("summary.json", summary)
     return summary
-
-
-def calibrate_run(
-    run: str | Path, ev: EvalConfig | None = None, which: str = "best", progress: bool = False
-) -> dict[str, Any]:
-    """Strict thresholds for every FOV mode from the run's validation normals; cached in calibration.json."""
-    rd = RunDir(run)
-    cfg = rd.config()
-    ev = ev or cfg.eval
-    cache = rd.calibrations()
-    key = {"checkpoint": which, **asdict(ev)}
-    hit = next((e for e in cache if e.get("key") == key and "own_image_threshold" in e), None)  # older: recompute
-    if hit is not None:
-        return hit
-    model, _ = rd.load_model(which)  # only on a cache miss
-    samples, is_val = rd.reference_normals("strict thresholds")
-    source = "validation-normal" if is_val else "training-normal (no validation split; the model saw them)"
-    results = infer(model, load_samples(samples, cfg.preprocess, None, progress=False), cfg, ev, progress=progress)
-    new = [{"key": {"checkpoint": which, **asdict(replace(ev, fov=mode))},
-            **calibrate(results, replace(ev, fov=mode), source)} for mode in FOV_MODES]
-    cache = [c for c in cache if c.get("key") not in [n["key"] for n in new]] + new
-    rd.write_json("calibration.json", cache)
-    return next(n for n in new if n["key"] == key)
-
-
-def decision_settings(run: str | Path, ev: EvalConfig | None = None, which: str = "best",
-                      tuned: bool = False) -> tuple[EvalConfig, dict[str, Any]]:
-    """The evaluation and the thresholds that decide normal or abnormal: what ``wdmt tune`` chose (``tuned``), or
-    ``ev`` (default: the run's own) with its strict calibration."""
-    if tuned:
-        ev, tuning = tuned_eval(run)
-        return ev, tuning["thresholds"]
-    ev = ev or RunDir(run).config().eval
-    return ev, calibrate_run(run, ev, which)
 
 
 def _test_samples(rd: RunDir, data: str | Path | None, format: str, split: str) -> tuple[DatasetIndex, list[Any]]:

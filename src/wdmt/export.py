@@ -45,7 +45,7 @@ def export_onnx(run: str | Path, out: str | Path, which: str = "best", check: bo
         import onnx  # noqa: F401 - refuse before any calibration runs, not after
     except ImportError as e:
         raise WdmtError(None, "ONNX export needs the onnx package: pip install 'wdmt[onnx]'") from e
-    from wdmt.api import decision_settings
+    from wdmt.calibration import decision_settings
     from wdmt.tune import tuned_eval
 
     run, out = Path(run), Path(out)

@@ -143,7 +143,7 @@ def fuse_runs(segmenter: str | Path, prior: str | Path, out: str | Path, *, weig
                       "normal_images": n, "lesioned_images": len(ps.lesioned), "lesions": proxy},
             "candidates": rows, "eval": asdict(cfg.eval)}
     rd.write_json(FUSION_FILE, info)
-    from wdmt.api import calibrate_run
+    from wdmt.calibration import calibrate_run
 
     rd.write_json("summary.json", {"model": "fusion", "fusion": {"weight": weight, "scale": scale},
                                    "calibration": calibrate_run(out), "config": to_dict(cfg)})

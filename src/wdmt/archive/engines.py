@@ -83,7 +83,7 @@ class TorchEngine:
     """A run directory's model (default: the shipped one), its evaluation and its decision thresholds."""
 
     def __init__(self, spec: EngineSpec) -> None:
-        from wdmt.api import decision_settings
+        from wdmt.calibration import decision_settings
         from wdmt.rundir import RunDir
         from wdmt.runtime import to_device
         from wdmt.shipped import shipped_run
