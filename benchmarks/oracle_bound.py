@@ -34,7 +34,7 @@ from wdmt import metrics as M  # noqa: E402
 from wdmt.evaluate import infer  # noqa: E402
 from wdmt.models.contrast import LocalContrast  # noqa: E402
 from wdmt.models.features import smooth  # noqa: E402
-from wdmt.models.fusion import Fusion, member_map  # noqa: E402
+from wdmt.models.fusion.torch_model import Fusion, member_map  # noqa: E402
 from wdmt.pipeline import load_samples  # noqa: E402
 from wdmt.preprocess import to_tensor  # noqa: E402
 from wdmt.rundir import RunDir  # noqa: E402

@@ -10,7 +10,7 @@ import torch
 
 from wdmt.models import MODELS, Batch, create_model, takes_option
 from wdmt.models.backbone import EfficientNetLite0, SameConv2d, block_channels, block_stride
-from wdmt.models.patchcore import greedy_coreset, nearest_distance
+from wdmt.models.patchcore.torch_model import greedy_coreset, nearest_distance
 
 FEATURE_MODELS = sorted(n for n, e in MODELS.items() if e.info.memory_bank)
 
@@ -336,7 +336,7 @@ def test_synth_seg_learns_to_find_pasted_lesions():
 def test_fusion_map_is_the_segmenters_plus_the_weighted_prior_without_seams():
     """The fused map is exactly p + weight / scale * d, each member scoring the whole picture its own way (the
     segmenter on overlapping tiles, so a flat picture gives no tile edges), and the fusion refuses to be trained."""
-    from wdmt.models.fusion import member_map
+    from wdmt.models.fusion.torch_model import member_map
 
     torch.manual_seed(0)
     fused = create_model("fusion", segmenter_options={"width": 4}, prior_options={"grid": 4}, weight=0.5, scale=2.0,
@@ -474,7 +474,7 @@ def test_contrast_finds_a_dark_blot_and_not_the_rim_of_the_field_of_view():
 
 
 def test_line_opening_keeps_lines_and_erases_blots():
-    from wdmt.models.contrast import line_opening
+    from wdmt.models.contrast.torch_model import line_opening
 
     x = torch.zeros(1, 1, 64, 64)
     x[0, 0, 20:22, 5:60] = 1.0  # a horizontal line 2 px thick

@@ -1,5 +1,5 @@
-"""A lesion segmenter's map laid over a feature model's: the two fitted runs that ``wdmt fuse`` joins (issue 15;
-not in the paper).
+"""A lesion segmenter's map laid over a feature model's: the two fitted runs that ``wdmt fuse`` joins
+(not in the paper).
 
 Why: the segmenter (``synth-seg``) marks what looks like a lesion with a probability near 1 and leaves the rest of
 the retina near 0, where the order of its pixels is arbitrary; a normality model (``padim``, ``patchcore``) ranks
@@ -42,7 +42,7 @@ class FusionConfig:
 
 
 def _member(name: str, options: dict[str, Any], cfg: FusionConfig) -> AnomalyModel:
-    from wdmt.models import create_model, takes_option
+    from wdmt.models.registry import create_model, takes_option
 
     opts = {"in_channels": cfg.in_channels, **options}
     if takes_option(name, "pretrained"):

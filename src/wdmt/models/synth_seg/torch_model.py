@@ -1,4 +1,4 @@
-"""A lesion segmenter trained on normal photographs with synthetic lesions pasted in (issue 15; not in the paper).
+"""A lesion segmenter trained on normal photographs with synthetic lesions pasted in (not in the paper).
 
 The self-supervised anomaly-synthesis family (DRAEM, Zavrtanik et al., ICCV 2021; NSA; CutPaste): train on normal
 images into which anomalies are pasted, so the network learns to find them. DRAEM pairs a reconstruction network with
