@@ -116,11 +116,10 @@ class TrainConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
-# The paper preset is the official recipe. The cpu preset keeps the paper's 768 / 256 geometry and is sized, with
-# benchmarks/train_speed.py, to about 20 minutes a run on 2 cores (width 16, 40 epochs; docs/performance.md).
-# Its delta is scaled by 200 / 40 so that the skips close at 10 % of training, as in the paper (epoch 20 of 200):
-# with the paper's 0.05 they closed at epoch 20 of 40, and on IDRiD the validation normals' error was then still 20 %
-# above the plain autoencoder's at the end (0.024 vs 0.020); with 0.25 it ended below it (0.018).
+# The paper preset is the official recipe. The cpu preset keeps the paper's 768 / 256 geometry and is sized to about
+# 20 minutes a run on 2 cores (width 16, 40 epochs; docs/performance.md). Its delta is scaled by 200 / 40 so that the
+# skips close at 10 % of training, as in the paper (epoch 20 of 200); docs/usage.md, "Presets", says what the
+# paper's rate did at 40 epochs.
 # The paper's evaluation (method-spec 1.7): its 3 x 3 grid over every pixel, the black surround included. The
 # defaults are the honest ones (overlapping tiles, FOV pixels); the paper preset and every paper-protocol column pin
 # these.
@@ -129,12 +128,11 @@ PAPER_EVAL: dict[str, Any] = {"tiling": "grid", "fov": "none"}
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"epochs": 200, "batch_size": 32, "lr": 1e-4, "tile_repeats": 3, "model_options": {"width": 64},
               "eval": dict(PAPER_EVAL)},
-    # The field of view everywhere (issue 14, item 2): the retina extended past its rim before a network sees it and
-    # losses over FOV pixels only, chosen on validation data alone: on validation normals the rim band falls from
-    # 2.4-3.5x the interior to 0.6-0.7x, and on the proxy set (validation normals with painted lesions) WDMT-Net's
-    # pixel AP rose on both seeds measured (0.322 to 0.334, 0.111 to 0.322; docs/maps.md). The feature models and the
-    # lesion segmenter keep the black surround (their ModelInfo.config_defaults): they were measured under it.
-    # configs/black-surround.yaml gives the former cpu preset, under which Tables 1-3 of docs/results.md were run.
+    # The field of view everywhere: the retina extended past its rim before a network sees it and losses over FOV
+    # pixels only, so that the rim is no edge to reconstruct (chosen on validation data alone:
+    # studies/2026-12-fill-and-fov-loss). The feature models and the lesion segmenter keep the black surround (their
+    # ModelInfo.config_defaults). configs/black-surround.yaml gives the black surround to every model, as Tables 1-3
+    # of docs/results.md were run.
     "cpu": {
         "epochs": 40,
         "batch_size": 8,

@@ -1,4 +1,4 @@
-"""Lesions pasted into training tiles on the fly, with exact masks, for the self-supervised detectors (issue 15).
+"""Lesions pasted into training tiles on the fly, with exact masks, for the self-supervised detectors.
 
 DRAEM (Zavrtanik et al., ICCV 2021) trains on normal images into which anomalies are pasted: Perlin-noise shapes
 filled with foreign texture. A network trained that way learns "whatever is locally unlike normal retina", not

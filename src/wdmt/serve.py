@@ -1,4 +1,4 @@
-"""``wdmt serve``: a local web page to look at heat maps instead of reading files (issue 16).
+"""``wdmt serve``: a local web page to look at heat maps instead of reading files.
 
 The page (``serve_page.html``, one file: no script, style or font from the internet) sends each dropped photograph
 to ``POST /api/score`` as the request body; the answer is JSON with the score, the decision, the thresholds, the

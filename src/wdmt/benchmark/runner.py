@@ -22,7 +22,7 @@ EVALUATIONS: dict[str, tuple[str, dict[str, Any], str]] = {
     "eval-test": ("paper", PAPER_EVAL, "best"),
     "eval-test-strict": ("strict", PAPER_EVAL, "best"),
     "eval-test-overlap": ("paper", {**PAPER_EVAL, "tiling": "overlap"}, "best"),  # the seam-free tiling beside the grid
-    # the honest protocol (issue 14): pixels inside the field of view only, image scores from them, strict thresholds
+    # the honest protocol: pixels inside the field of view only, image scores from them, strict thresholds
     "eval-test-inside": ("strict", {"fov": "inside", "tiling": "grid"}, "best"),
 }
 PAPER_CHOICE = (

@@ -16,7 +16,7 @@ TABLE1 = ["ae", "unet", "wdmt-nohog", "ae-hog", "unet-hog", "wdmt"]
 # The paper's Table 3, plus ae-baur (the dense autoencoder of the literature) beside the U-Net-shaped "ae".
 TABLE3 = ["ae", "ae-baur", "memae", "bionet", "attn-unet", "anogan", "f-anogan", "ganomaly", "sparse-gan", "proxyano",
           "wdmt"]
-# Not in the paper (issue 15): feature embedding and lesion synthesis beside WDMT-Net, same data, split, preset and
+# Not in the paper: feature embedding and lesion synthesis beside WDMT-Net, same data, split, preset and
 # metrics.
 BEYOND = ["patchcore", "padim", "synth-seg", "wdmt-synth", "wdmt"]
 DELTAS = (0.005, 0.01, 0.025, 0.05, 0.1)

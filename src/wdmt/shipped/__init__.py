@@ -1,4 +1,4 @@
-"""A model that works out of the box (issue 16): a trained run shipped inside the package, weights as safetensors.
+"""A model that works out of the box: a trained run shipped inside the package, weights as safetensors.
 
 A shipped model is a run directory without its training state: ``config.json``, ``calibration.json`` (its strict
 thresholds), ``env.json``, ``summary.json``, ``log.csv`` (a trained run) or ``fusion.json`` (a fused one),
