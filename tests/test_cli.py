@@ -51,3 +51,38 @@ def test_debug_shows_the_cause_and_plain_runs_print_one_line(tmp_path, capsys):
     with pytest.raises(WdmtError) as info:
         read_image(bad)
     assert info.value.__cause__ is not None  # the decoder's own error travels with ours, for --debug
+
+
+def _verbs(parser, prefix="wdmt"):
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, verb in action.choices.items():
+                yield f"{prefix} {name}", verb
+                yield from _verbs(verb, f"{prefix} {name}")
+
+
+def test_every_option_has_help_every_verb_an_example_and_results_have_json():
+    parser = build_parser()
+    import argparse
+
+    missing = [(verb, a.option_strings or a.dest) for verb, p in _verbs(parser) for a in p._actions
+               if not a.help and not isinstance(a, (argparse._HelpAction, argparse._SubParsersAction))]
+    assert not missing, missing
+    verbs = dict(_verbs(parser))
+    leaves = {k: v for k, v in verbs.items() if not any(o.startswith(k + " ") for o in verbs)}
+    assert all("example:" in (v.epilog or "") for v in leaves.values()), [k for k, v in leaves.items() if not v.epilog]
+    for verb in ("synth", "data check", "train", "test", "tune", "fuse", "export", "models", "demo", "benchmark"):
+        assert any("--json" in a.option_strings for a in verbs[f"wdmt {verb}"]._actions), verb
+    assert "(default: 2048)" in verbs["wdmt predict"].format_help()  # defaults are shown
+
+
+def test_version_and_one_meaning_per_flag(capsys):
+    import wdmt
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--version"])
+    assert capsys.readouterr().out.strip() == f"wdmt {wdmt.__version__}"
+    formats = [v for v, p in _verbs(build_parser()) for a in p._actions if "--format" in a.option_strings]
+    assert "wdmt export" not in formats  # --format is a dataset layout wherever it appears

@@ -21,11 +21,19 @@ def _cmd_synth(a: argparse.Namespace) -> int:
 
     if a.out is None and a.montage is None:
         raise WdmtError(None, "synth: give --out DIR, --montage FILE or both")
+    done: dict[str, Any] = {}
     if a.out is not None:
-        out = generate(a.out, a.normal, a.abnormal, size=a.size, seed=a.seed, progress=not a.quiet)
-        print(f"wrote {a.normal} normal and {a.abnormal} abnormal images to {out}")
+        out = generate(a.out, a.normal, a.abnormal, size=a.size, seed=a.seed, progress=not a.quiet and not a.json)
+        done.update(out=str(out), normal=a.normal, abnormal=a.abnormal)
     if a.montage is not None:
-        print(f"wrote {montage(a.montage, size=min(a.size, 320), seed=a.seed)}")
+        done["montage"] = str(montage(a.montage, size=min(a.size, 320), seed=a.seed))
+    if a.json:
+        print(json.dumps(done))
+        return 0
+    if "out" in done:
+        print(f"wrote {a.normal} normal and {a.abnormal} abnormal images to {done['out']}")
+    if "montage" in done:
+        print(f"wrote {done['montage']}")
     return 0
 
 
@@ -82,8 +90,10 @@ def _cmd_train(a: argparse.Namespace) -> int:
     cfg = resolve_config(a.preset, a.config, **over)
     model_config(cfg.model, **cfg.model_options)  # fail early on a bad model option
     s = train(a.data, cfg, a.out, format=a.format, split_seed=a.split_seed, fold=a.fold, resume=a.resume,
-              overwrite=a.overwrite, progress=not a.quiet)
-    if "calibration" in s:  # under torchrun only rank 0 reports
+              overwrite=a.overwrite, progress=not a.quiet and not a.json)
+    if a.json and "calibration" in s:
+        print(json.dumps(s, default=str))
+    elif "calibration" in s:  # under torchrun only rank 0 reports
         print(
             f"trained {cfg.model} for {s['epochs']} epochs in {s['train_seconds']} s on {s['processes']} process(es)"
             + (f" (resumed at epoch {s['resumed_at_epoch']})" if s["resumed_at_epoch"] else "")
@@ -222,7 +232,10 @@ def _cmd_serve(a: argparse.Namespace) -> int:
 def _cmd_tune(a: argparse.Namespace) -> int:
     from wdmt.tune import tune_run
 
-    t = tune_run(a.run, which=a.checkpoint, variants=a.variants, progress=not a.quiet)
+    t = tune_run(a.run, which=a.checkpoint, variants=a.variants, progress=not a.quiet and not a.json)
+    if a.json:
+        print(json.dumps(t, default=str))
+        return 0
     px, im, th = t["chosen"]["pixel"], t["chosen"]["image"], t["thresholds"]
     print(f"proxy set: {t['proxy']['normal_images']} {t['proxy']['source']}, {t['proxy']['lesioned_images']} lesioned "
           "copies")
@@ -238,6 +251,9 @@ def _cmd_fuse(a: argparse.Namespace) -> int:
 
     f = fuse_runs(a.segmenter, a.prior, a.out, weight=a.weight, segmenter_tiling=a.segmenter_tiling,
                   overwrite=a.overwrite, variants=a.variants, proxy=a.proxy)
+    if a.json:
+        print(json.dumps(f, default=str))
+        return 0
     chosen = next(r for r in f["candidates"] if r["weight"] == f["proxy_choice"])
     print(f"proxy set: {f['proxy']['normal_images']} {f['proxy']['source']}, {f['proxy']['lesioned_images']} lesioned "
           f"copies ({f['proxy']['lesions']} lesions)")
@@ -255,6 +271,9 @@ def _cmd_benchmark(a: argparse.Namespace) -> int:
     if a.plan:
         entries = plan(a.suite, a.out, preset=a.preset, seeds=a.seeds, models=a.models, epochs=a.epochs,
                        config=a.config)
+        if a.json:
+            print(json.dumps(entries, default=str))
+            return 0
         print("| row | seed | state | training min left (est.) |\n|---|---|---|---|")
         for e in entries:
             est = "?" if e["minutes_left"] is None and e["epochs_left"] else f"{e['minutes_left'] or 0:.0f}"
@@ -276,7 +295,7 @@ def _cmd_benchmark(a: argparse.Namespace) -> int:
         seeds=a.seeds,
         fmt=a.format,
         models=a.models,
-        progress=not a.quiet,
+        progress=not a.quiet and not a.json,
         epochs=a.epochs,
         report_only=a.report_only,
         keep_epochs=a.keep_epochs,
@@ -284,6 +303,9 @@ def _cmd_benchmark(a: argparse.Namespace) -> int:
         archive=a.archive,
         jobs=a.jobs,
     )
+    if a.json:
+        print(json.dumps(r, default=str))
+        return 0
     for name in r["tables"]:
         print((Path(a.out) / f"table-{name}.md").read_text())
     print(f"report: {r['report']}")
@@ -294,6 +316,9 @@ def _cmd_export(a: argparse.Namespace) -> int:
     from wdmt.export import export_onnx
 
     r = export_onnx(a.run, a.out, which=a.checkpoint, tuned=a.tuned)
+    if a.json:
+        print(json.dumps(r, default=str))
+        return 0
     diff = r.get("max_abs_diff")
     print(f"wrote {r['path']}" + ("" if diff is None else f" (max |torch - onnxruntime| of the maps: {diff:.2e})"))
     return 0
@@ -322,7 +347,9 @@ def _cmd_models(a: argparse.Namespace) -> int:
 def _cmd_demo(a: argparse.Namespace) -> int:
     from wdmt.demo import demo
 
-    demo(a.out, epochs=a.epochs, progress=not a.quiet)
+    r = demo(a.out, epochs=a.epochs, progress=not a.quiet and not a.json)
+    if a.json:
+        print(json.dumps(r, default=str))
     return 0
 
 
@@ -339,45 +366,50 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
 
     quiet = argparse.ArgumentParser(add_help=False)
     quiet.add_argument("--quiet", action="store_true", help="no progress bars")
+    js = argparse.ArgumentParser(add_help=False)
+    js.add_argument("--json", action="store_true", help="print one JSON object with the results instead of lines for a "
+                    "person")
     fmt = argparse.ArgumentParser(add_help=False)
     fmt.add_argument("--format", default="auto", choices=["auto", *FORMATS], help="dataset layout (default: detect)")
-    return {"quiet": quiet, "format": fmt}
+    return {"quiet": quiet, "format": fmt, "json": js}
 
 
 def _add_data_verbs(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
-    s = sub.add_parser("synth", parents=[par["quiet"]], help="write a synthetic fundus dataset (folder layout)")
+    s = sub.add_parser("synth", parents=[par["quiet"], par["json"]],
+        help="write a synthetic fundus dataset (folder layout)")
     s.add_argument("--out", help="dataset folder to create")
-    s.add_argument("--normal", type=int, default=40)
-    s.add_argument("--abnormal", type=int, default=10)
-    s.add_argument("--size", type=int, default=768)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--normal", type=int, default=40, help="how many healthy photographs")
+    s.add_argument("--abnormal", type=int, default=10, help="how many with painted lesions (and their masks)")
+    s.add_argument("--size", type=int, default=768, help="side of each square photograph, px")
+    s.add_argument("--seed", type=int, default=0, help="seed of the painter: the same seed, the same photographs")
     s.add_argument("--montage", help="also write a grid picture of synthetic images to this PNG")
     s.set_defaults(func=_cmd_synth)
 
     d = sub.add_parser("data", help="inspect datasets")
     dsub = d.add_subparsers(dest="data_verb", required=True)
     c = dsub.add_parser(
-        "check", parents=[par["quiet"], par["format"]], help="counts, sizes, mask coverage and problems of a dataset"
+        "check", parents=[par["quiet"], par["format"], par["json"]],
+        help="counts, sizes, mask coverage and problems of a dataset"
     )
-    c.add_argument("dir")
+    c.add_argument("dir", help="the dataset folder")
     c.add_argument("--seed", type=int, default=0, help="seed of the train/val/test split of normal images")
-    c.add_argument("--json", action="store_true", help="print one JSON object")
     c.set_defaults(func=_cmd_data_check)
 
 
 def _add_train(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
     t = sub.add_parser(
-        "train", parents=[par["quiet"], par["format"]], help="train a model on the normal images of a dataset"
+        "train", parents=[par["quiet"], par["format"], par["json"]],
+        help="train a model on the normal images of a dataset"
     )
-    t.add_argument("--data", required=True)
+    t.add_argument("--data", required=True, help="dataset folder (normal/, abnormal/, masks/; IDRiD and ADAM too)")
     t.add_argument("--model", default="wdmt", help="see 'wdmt models'")
     t.add_argument("--preset", default="cpu", help="cpu, paper or tiny")
     t.add_argument("--config", help="YAML file of config keys (applied after the preset)")
     t.add_argument("--out", required=True, help="run directory")
-    t.add_argument("--epochs", type=int)
-    t.add_argument("--batch-size", type=int)
+    t.add_argument("--epochs", type=int, help="training epochs (default: the preset's)")
+    t.add_argument("--batch-size", type=int, help="training tiles per step (default: the preset's)")
     t.add_argument("--lr", type=float, help="learning rate (adversarial models: see 'wdmt models' for their own)")
-    t.add_argument("--seed", type=int)
+    t.add_argument("--seed", type=int, help="seed of the weights and the batches (default: the preset's, 5)")
     t.add_argument("--split-seed", type=int, default=0, help="seed of the train/val/test split of normal images")
     t.add_argument("--fold", type=_fold, metavar="K/N",
                    help="cross-validation: the normals of fold K of N (split by --split-seed) are the test split")
@@ -392,18 +424,20 @@ def _add_train(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
     t.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help="model option, e.g. --set width=32 --set delta=0.1"
     )
-    t.add_argument("--resume", action="store_true")
-    t.add_argument("--overwrite", action="store_true")
+    t.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
+    t.add_argument("--overwrite", action="store_true", help="delete --out first if it holds a run")
     t.set_defaults(func=_cmd_train)
 
 
 def _add_test(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
     from wdmt.config import EvalConfig, literal_choices
 
-    e = sub.add_parser("test", parents=[par["quiet"], par["format"]], help="evaluate a run (pixel and image level)")
-    e.add_argument("--run", required=True)
+    e = sub.add_parser("test", parents=[par["quiet"], par["format"], par["json"]],
+        help="evaluate a run (pixel and image level)")
+    e.add_argument("--run", required=True, help="a trained or fused run directory")
     e.add_argument("--data", help="dataset (default: the run's own)")
-    e.add_argument("--split", default="test", choices=["test", "all", "val", "train"])
+    e.add_argument("--split", default="test", choices=["test", "all", "val", "train"],
+                   help="which images: the run's test split, or all images of another dataset")
     e.add_argument("--protocol", default="paper", choices=["paper", "strict", "proxy"],
                    help="whose thresholds decide: paper (Youden's J on the test data), strict (quantiles of validation "
                         "normals), proxy (chosen by 'wdmt tune' on validation normals with synthetic lesions)")
@@ -416,9 +450,12 @@ def _add_test(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
         help="best: lowest validation-normal error (default); paper: the official code's choice, the kept epoch "
         "with the highest test pixel AUROC (needs train --keep-epochs; tunes on test data)",
     )
-    e.add_argument("--fov", choices=literal_choices(EvalConfig, "fov"))
-    e.add_argument("--score", choices=literal_choices(EvalConfig, "score"))
-    e.add_argument("--smooth-sigma", type=float)
+    e.add_argument("--fov", choices=literal_choices(EvalConfig, "fov"),
+                   help="field of view: none (every pixel, the paper), zero (zeroed outside), inside (its pixels only; "
+                        "default: the run's)")
+    e.add_argument("--score", choices=literal_choices(EvalConfig, "score"),
+                   help="image score from the map (default: the run's; topk: mean of the top 1 %%)")
+    e.add_argument("--smooth-sigma", type=float, help="Gaussian smoothing of the map, px (default: the run's)")
     e.add_argument(
         "--precision",
         choices=literal_choices(EvalConfig, "precision"),
@@ -431,26 +468,26 @@ def _add_test(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
                    help="torch (default), or the exported graph under onnxruntime or openvino (the run's tiling)")
     e.add_argument("--pictures", type=int, default=4, help="how many test images get a picture grid")
     e.add_argument("--out", help="output folder (default RUN/eval-SPLIT)")
-    e.add_argument("--json", action="store_true")
     e.set_defaults(func=_cmd_test)
 
 
 def _add_fitting_verbs(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
     """Verbs that choose on validation data after training: tune, fuse."""
-    tu = sub.add_parser("tune", parents=[par["quiet"]],
+    tu = sub.add_parser("tune", parents=[par["quiet"], par["json"]],
                         help="choose tiling, map smoothing, image score and thresholds on validation normals with "
                              "synthetic lesions (never on test images)")
-    tu.add_argument("--run", required=True)
-    tu.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    tu.add_argument("--run", required=True, help="a trained or fused run directory")
+    tu.add_argument("--checkpoint", default="best", choices=["best", "last"], help="which weights of the run")
     tu.add_argument("--variants", type=int, default=3, help="lesioned copies of each validation normal")
     tu.set_defaults(func=_cmd_tune)
 
-    fu = sub.add_parser("fuse", help="one run from a fitted lesion segmenter and a fitted feature model: the "
+    fu = sub.add_parser("fuse", parents=[par["json"]],
+        help="one run from a fitted lesion segmenter and a fitted feature model: the "
                         "segmenter's map over a small share of the other's, the share chosen on the proxy set")
     fu.add_argument("--segmenter", required=True, help="a finished run of a segmenter (synth-seg)")
     fu.add_argument("--prior", required=True, help="a finished run of a feature model (padim, patchcore), same data")
     fu.add_argument("--out", required=True, help="the fused run directory to write")
-    fu.add_argument("--overwrite", action="store_true")
+    fu.add_argument("--overwrite", action="store_true", help="replace --out if it holds a run")
     fu.add_argument("--variants", type=int, default=3, help="lesioned copies of each validation normal")
     fu.add_argument("--segmenter-tiling", default="overlap", choices=["overlap", "whole"],
                     help="the segmenter on overlapping tiles of its training tile (default) or the whole picture")
@@ -466,12 +503,12 @@ def _add_predict(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
     from wdmt.config import EvalConfig, literal_choices
 
     pr = sub.add_parser(
-        "predict", parents=[par["quiet"]], formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        "predict", parents=[par["quiet"]],
         help="score fundus photographs (the shipped model, a trained run or an ONNX file)",
         description="Score photographs, folders and lists of them into one output folder, streaming and resumable: a "
-                    "rerun skips what is scored. Exit code 0: all scored; 3: some could not be (errors.csv); 2: "
-                    "nothing scored (a usage error, or --fail-fast and a bad photograph).",
-        epilog="example: wdmt predict archive/ @more.txt --out scores --save-masks --no-overlays")
+                    "rerun skips what is scored. Prints one JSON line per photograph scored. Exit code 0: all "
+                    "scored; 3: some could not be (errors.csv); 2: nothing scored (a usage error, or --fail-fast "
+                    "and a bad photograph).")
     pr.add_argument("images", nargs="+", metavar="PHOTO",
                     help="photographs: files, folders (searched recursively for .jpg .jpeg .png .tif .tiff .bmp) "
                          "and @LIST files (one path a line, relative to the list's folder)")
@@ -522,7 +559,7 @@ def _add_use_verbs(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
     sv.add_argument("--onnx", help="exported model instead (no torch needed)")
     sv.add_argument("--backend", choices=BACKENDS, help="runtime for --onnx (default onnxruntime)")
     sv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this computer only)")
-    sv.add_argument("--port", type=int, default=8765)
+    sv.add_argument("--port", type=int, default=8765, help="port to listen on (0: any free one)")
     sv.add_argument("--max-mb", type=float, default=25.0, help="largest upload accepted (default 25 MB)")
     sv.add_argument("--device", default="auto", choices=DEVICES,
                     help="where a --run model computes: auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda")
@@ -530,37 +567,38 @@ def _add_use_verbs(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
 
     _add_fitting_verbs(sub, par)
 
-    x = sub.add_parser("export", help="export a run's model (ONNX, dynamic batch) with its thresholds")
-    x.add_argument("--run", required=True)
-    x.add_argument("--format", default="onnx", choices=["onnx"])
-    x.add_argument("--out", required=True, help="file to write, e.g. model.onnx")
-    x.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    x = sub.add_parser("export", parents=[par["json"]],
+        help="export a run's model (ONNX, dynamic batch) with its thresholds")
+    x.add_argument("--run", required=True, help="a trained or fused run directory")
+    x.add_argument("--out", required=True, help="the ONNX file to write, e.g. model.onnx")
+    x.add_argument("--checkpoint", default="best", choices=["best", "last"], help="which weights of the run")
     x.add_argument("--tuned", action="store_true", help="ship the evaluation and thresholds 'wdmt tune' chose")
     x.set_defaults(func=_cmd_export)
 
-    m = sub.add_parser("models", help="list the registered models")
-    m.add_argument("--json", action="store_true")
+    m = sub.add_parser("models", parents=[par["json"]], help="list the registered models")
     m.set_defaults(func=_cmd_models)
 
     dm = sub.add_parser(
-        "demo", parents=[par["quiet"]], help="synthesise data, train WDMT-Net (cpu preset), evaluate, show the pictures"
+        "demo", parents=[par["quiet"], par["json"]],
+        help="synthesise data, train WDMT-Net (cpu preset), evaluate, show the pictures"
     )
-    dm.add_argument("--out", default="wdmt-demo")
-    dm.add_argument("--epochs", type=int, default=None)
+    dm.add_argument("--out", default="wdmt-demo", help="folder for the data, the run and the pictures")
+    dm.add_argument("--epochs", type=int, default=None, help="training epochs (default: 10)")
     dm.set_defaults(func=_cmd_demo)
 
 
 def _add_benchmark(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
     b = sub.add_parser(
         "benchmark",
-        parents=[par["quiet"], par["format"]],
+        parents=[par["quiet"], par["format"], par["json"]],
         help="reproduce the paper's tables: train and evaluate every model of a suite",
     )
-    b.add_argument("--suite", default="ablation", choices=BENCHMARK_SUITES)
-    b.add_argument("--data", required=True)
-    b.add_argument("--preset", default="cpu")
+    b.add_argument("--suite", default="ablation", choices=BENCHMARK_SUITES,
+                   help="ablation: Table 1; decay: Table 2; sota: Table 3; beyond: the newer families")
+    b.add_argument("--data", required=True, help="dataset folder")
+    b.add_argument("--preset", default="cpu", help="cpu, paper or tiny")
     b.add_argument("--config", help="YAML file of config keys applied to every run after the preset (as in train)")
-    b.add_argument("--seeds", type=int, default=1)
+    b.add_argument("--seeds", type=int, default=1, help="seeds per row (5, 6, 7, ...)")
     b.add_argument("--models", nargs="+", help="only these models of the suite")
     b.add_argument("--epochs", type=int, help="every run's epochs instead of the preset's (decay rates follow)")
     b.add_argument(
@@ -571,7 +609,7 @@ def _add_benchmark(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
         help="new runs keep every K-th epoch's weights, and runs that kept them get the paper's epoch choice "
         "(best test AUROC) in columns of their own, beside ours",
     )
-    b.add_argument("--out", required=True)
+    b.add_argument("--out", required=True, help="folder for the runs, tables, figures and report")
     b.add_argument(
         "--plan", action="store_true", help="list every run, done or not, with the training left; run nothing"
     )
@@ -597,8 +635,43 @@ def _add_benchmark(sub: Any, par: dict[str, argparse.ArgumentParser]) -> None:
     b.set_defaults(func=_cmd_benchmark)
 
 
+EXAMPLES = {
+    "synth": "wdmt synth --out synth-data --normal 40 --abnormal 10",
+    "data": "wdmt data check ../shared/data/idrid",
+    "check": "wdmt data check ../shared/data/idrid --json",
+    "train": "wdmt train --data ../shared/data/idrid --model padim --out runs/padim",
+    "test": "wdmt test --run runs/padim --protocol strict",
+    "predict": "wdmt predict archive/ @more.txt --out scores --save-masks",
+    "serve": "wdmt serve --run runs/padim --port 8765",
+    "tune": "wdmt tune --run runs/padim",
+    "fuse": "wdmt fuse --segmenter runs/synth-seg --prior runs/padim --out runs/fused",
+    "export": "wdmt export --run runs/padim --out padim.onnx",
+    "models": "wdmt models --json",
+    "demo": "wdmt demo --out wdmt-demo",
+    "benchmark": "wdmt benchmark --suite ablation --data ../shared/data/idrid --seeds 3 --out bench/idrid-cpu",
+}
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown after each option's help; the example below each verb kept as written."""
+
+
+def _finish(parser: argparse.ArgumentParser) -> None:
+    """Every verb: defaults shown, its example below its options."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, verb in action.choices.items():
+                verb.formatter_class = _Formatter
+                if name in EXAMPLES:
+                    verb.epilog = f"example:\n  {EXAMPLES[name]}"
+                _finish(verb)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from wdmt import __version__
+
     p = argparse.ArgumentParser(prog="wdmt", description="Unsupervised lesion detection in fundus photographs.")
+    p.add_argument("--version", action="version", version=f"wdmt {__version__}")
     p.add_argument(
         "--debug", action="store_true", help="show tracebacks (with their causes) instead of one-line errors"
     )
@@ -609,6 +682,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_test(sub, par)
     _add_use_verbs(sub, par)
     _add_benchmark(sub, par)
+    _finish(p)
     return p
 
 
