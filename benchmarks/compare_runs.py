@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from wdmt import api  # noqa: E402
-from wdmt.atomic import write_csv_atomic  # noqa: E402
-from wdmt.benchmark.tables import markdown  # noqa: E402
-from wdmt.config import PAPER_EVAL  # noqa: E402
-from wdmt.rundir import RunDir  # noqa: E402
+from wdmt import api
+from wdmt.atomic import write_csv_atomic
+from wdmt.benchmark.tables import markdown
+from wdmt.config import PAPER_EVAL
+from wdmt.rundir import RunDir
 
 
 def evaluated(run: Path, folder: str, **kw) -> dict:

@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from wdmt import api  # noqa: E402
-from wdmt import metrics as M  # noqa: E402
-from wdmt.atomic import write_csv_atomic  # noqa: E402
-from wdmt.rundir import RunDir  # noqa: E402
+from wdmt import api
+from wdmt import metrics as M
+from wdmt.atomic import write_csv_atomic
+from wdmt.rundir import RunDir
 
 
 def diagnoses(data: Path) -> dict[str, str]:

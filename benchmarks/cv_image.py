@@ -3,7 +3,7 @@
     for k in 1 2 3 4 5; do
       wdmt train --data DATA --model MODEL --preset cpu --seed 5 --fold $k/5 --out runs/MODEL-f$k
     done
-    python benchmarks/cv_image.py --runs runs/MODEL-f{1,2,3,4,5} [--save docs/....csv]
+    python benchmarks/cv_image.py --runs runs/MODEL-f{1,2,3,4,5} [--save CSV]
 
 Why: IDRiD's 20 % test split holds 9 normal photographs, so an image AUROC on it moves by 0.1 when one photograph
 moves. With ``--fold k/n`` each run's test split is fold k of the normals (the rest train and validate as usual;
@@ -19,22 +19,18 @@ highest per-tile score it reports). Also per fold, for the spread a single 20 % 
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from wdmt.atomic import write_csv_atomic  # noqa: E402
-from wdmt.benchmark.tables import markdown  # noqa: E402
-from wdmt.errors import WdmtError  # noqa: E402
-from wdmt.evaluate import infer  # noqa: E402
-from wdmt.pipeline import load_samples  # noqa: E402
-from wdmt.rundir import RunDir  # noqa: E402
-from wdmt.runtime import cpu_name  # noqa: E402
+from wdmt.atomic import write_csv_atomic
+from wdmt.benchmark.tables import markdown
+from wdmt.errors import WdmtError
+from wdmt.evaluate import infer
+from wdmt.pipeline import load_samples
+from wdmt.rundir import RunDir
+from wdmt.runtime import cpu_name
 
 SCORES = ("score", "model")
 DRAWS = 2000

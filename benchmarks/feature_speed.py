@@ -13,22 +13,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from throughput import _median_time as median_time  # noqa: E402
-from throughput import matmul_gflops  # noqa: E402
-
-from wdmt.evaluate import infer  # noqa: E402
-from wdmt.pipeline import load_samples  # noqa: E402
-from wdmt.rundir import RunDir  # noqa: E402
-from wdmt.runtime import cpu_name  # noqa: E402
+from wdmt.evaluate import infer
+from wdmt.measure.timing import matmul_gflops, median_time
+from wdmt.pipeline import load_samples
+from wdmt.rundir import RunDir
+from wdmt.runtime import cpu_name
 
 
 def measure(run: Path, repeats: int) -> dict:

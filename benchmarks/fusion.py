@@ -21,19 +21,14 @@ all-pixel AUROC, and the seam and rim ratios of its maps on the validation norma
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from map_artifacts import run_ratios  # noqa: E402
-
-from wdmt import api  # noqa: E402
-from wdmt.atomic import write_csv_atomic  # noqa: E402
-from wdmt.benchmark.tables import markdown  # noqa: E402
-from wdmt.fuse import FUSION_FILE, fuse_runs  # noqa: E402
-from wdmt.rundir import RunDir  # noqa: E402
+from wdmt import api
+from wdmt.atomic import write_csv_atomic
+from wdmt.benchmark.tables import markdown
+from wdmt.fuse import FUSION_FILE, fuse_runs
+from wdmt.measure.maps import run_ratios
+from wdmt.rundir import RunDir
 
 
 def _r(v: float | None) -> float | str:

@@ -1,6 +1,6 @@
 """Where pixel ranking fails: a run's map judged per lesion kind and against the structures that are not lesions.
 
-    python benchmarks/lesion_kinds.py --runs RUN [RUN ...] [--vessels] [--save docs/....csv]
+    python benchmarks/lesion_kinds.py --runs RUN [RUN ...] [--vessels] [--save CSV]
 
 For IDRiD-style data (``masks/{MA,HE,EX,SE,OD}/<id>_<KIND>.png`` beside the union masks the run was tested on), on
 the run's annotated test images, with its own evaluation settings and the map zeroed outside the field of view:
@@ -22,40 +22,24 @@ diagnostic, never a member.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from skimage.filters import sato
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from wdmt.evaluate import infer
+from wdmt.io import read_image, read_mask
+from wdmt.measure.lesions import LESIONS, kind_masks
+from wdmt.measure.maps import band_masks
+from wdmt.measure.reports import report_runs, runs_parser
+from wdmt.metrics import auroc_ap
+from wdmt.pipeline import load_samples
+from wdmt.preprocess import prepare
+from wdmt.rundir import RunDir
 
-from map_artifacts import band_masks  # noqa: E402
-from run_report import report_runs, runs_parser  # noqa: E402
-
-from wdmt import metrics as M  # noqa: E402
-from wdmt.evaluate import infer  # noqa: E402
-from wdmt.io import read_image, read_mask  # noqa: E402
-from wdmt.pipeline import load_samples  # noqa: E402
-from wdmt.preprocess import prepare, resize_mask  # noqa: E402
-from wdmt.rundir import RunDir  # noqa: E402
-
-LESIONS = ("MA", "HE", "EX", "SE")
 TOP = 0.01
 VESSEL_SHARE = 0.12
-
-
-def kind_masks(root: Path, item, rule: str) -> dict[str, np.ndarray]:
-    """Each kind's mask at the prepared size (all-false where the image has none of it)."""
-    size = item.prepared.fov.shape
-    out = {}
-    for kind in (*LESIONS, "OD"):
-        path = root / "masks" / kind / f"{item.sample.id}_{kind}.png"
-        out[kind] = (resize_mask(read_mask(path), item.prepared.geometry, rule) if path.is_file()
-                     else np.zeros(size, bool))
-    return out
 
 
 def vessel_mask(rgb: np.ndarray, fov: np.ndarray, share: float = VESSEL_SHARE) -> np.ndarray:
@@ -71,13 +55,6 @@ def _item_vessels(item, preprocess) -> np.ndarray:
     fov = read_mask(item.sample.fov_mask) if item.sample.fov_mask else None
     rgb = prepare(read_image(item.sample.image), rgb_cfg, fov=fov, source=str(item.sample.image)).image
     return vessel_mask(rgb, item.prepared.fov)
-
-
-def _auroc_ap(pos: np.ndarray, neg: np.ndarray) -> tuple[float, float]:
-    if not len(pos) or not len(neg):
-        return float("nan"), float("nan")
-    c = M.curve(np.concatenate([pos, neg]), np.r_[np.ones(len(pos), bool), np.zeros(len(neg), bool)])
-    return M.auroc(c), M.average_precision(c)
 
 
 def top_shares(amap: np.ndarray, fov: np.ndarray, km: dict[str, np.ndarray]) -> dict[str, float]:
@@ -136,7 +113,7 @@ def kind_rows(run: Path, cfg, maps: list[tuple]) -> list[dict]:
     pooled = {k: np.concatenate(v) for k, v in pools.items()}
     n_lesion = sum(len(pooled[k]) for k in LESIONS)
     rows = [_row(run, cfg, k, len(pooled[k]) / n_lesion if k in LESIONS else "",
-                 _auroc_ap(pooled[k], pooled["healthy"]), np.mean(top_share[k])) for k in (*LESIONS, "OD")]
+                 auroc_ap(pooled[k], pooled["healthy"]), np.mean(top_share[k])) for k in (*LESIONS, "OD")]
     return rows + [_row(run, cfg, k, top=np.mean(top_share[k])) for k in ("rim", "other")]
 
 
@@ -156,10 +133,10 @@ def vessel_rows(run: Path, cfg, maps: list[tuple]) -> list[dict]:
         pools["rest_od"].append(amap[fov & ~lesion & ~vessel & km["OD"]])
     p = {k: np.concatenate(v) for k, v in pools.items()}
     negatives = np.concatenate([p["vessel"], p["rest"], p["rest_od"]])
-    return [_row(run, cfg, "vessels (healthy)", auroc_ap=_auroc_ap(p["vessel"], p["rest"]), top=np.mean(top_share)),
-            _row(run, cfg, "all lesions", auroc_ap=_auroc_ap(p["lesion"], negatives)),
+    return [_row(run, cfg, "vessels (healthy)", auroc_ap=auroc_ap(p["vessel"], p["rest"]), top=np.mean(top_share)),
+            _row(run, cfg, "all lesions", auroc_ap=auroc_ap(p["lesion"], negatives)),
             _row(run, cfg, "all lesions, vessels left out",
-                 auroc_ap=_auroc_ap(p["lesion"], np.concatenate([p["rest"], p["rest_od"]])))]
+                 auroc_ap=auroc_ap(p["lesion"], np.concatenate([p["rest"], p["rest_od"]])))]
 
 
 def run_rows(run: Path, vessels: bool = False) -> list[dict]:

@@ -20,12 +20,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from wdmt import api  # noqa: E402
-from wdmt.config import PAPER_EVAL  # noqa: E402
-from wdmt.rundir import RunDir  # noqa: E402
-from wdmt.tune import tune_run  # noqa: E402
+from wdmt import api
+from wdmt.config import PAPER_EVAL
+from wdmt.rundir import RunDir
+from wdmt.tune import tune_run
 
 HERE = Path(__file__).resolve().parent
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -30,15 +29,6 @@ from statistics import median
 REPO = Path(__file__).resolve().parents[1]
 SOURCE = REPO.parent / "shared" / "data" / "idrid"
 FULL = (4288, 2848)
-
-
-def cpu_name() -> str:
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    name = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")),
-                platform.processor())
-    flags = next((ln.split(":", 1)[1].split() for ln in info.splitlines() if ln.startswith("flags")), [])
-    extra = [f for f in ("amx_tile", "avx512_bf16", "avx512f") if f in flags]
-    return f"{name} ({', '.join(extra) or 'no AVX-512'}; {os.cpu_count()} logical CPUs)"
 
 
 def make_photos(folder: Path, n: int, source: Path = SOURCE, size: tuple[int, int] = FULL) -> list[Path]:
@@ -108,12 +98,14 @@ def peak_memory(photos_dir: Path, n: int, work: Path, run: str | None = None) ->
 
 def run(args: argparse.Namespace) -> dict:
     from wdmt.archive import EngineSpec
+    from wdmt.runtime import cpu_name
 
     work = Path(args.work or tempfile.mkdtemp(prefix="wdmt-predict-speed-"))
     size = tuple(args.size) if args.size else FULL
     photos = make_photos(work / "photos", max([args.n, *args.memory]), size=size)
     spec = EngineSpec(run=args.run)
-    res: dict = {"cpu": cpu_name(), "threads": __import__("torch").get_num_threads(), "photographs": args.n,
+    res: dict = {"cpu": f"{cpu_name()}, {os.cpu_count()} logical CPUs",
+                 "threads": __import__("torch").get_num_threads(), "photographs": args.n,
                  "photograph_size": list(size), "model": args.run or "shipped (fundus-v4)"}
     res["model_only"] = model_only(spec, photos[: args.n])
     res["streaming"] = end_to_end(spec, photos[: args.n], work / "stream")

@@ -20,14 +20,12 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from wdmt import metrics as M  # noqa: E402
-from wdmt.config import EvalConfig  # noqa: E402
-from wdmt.evaluate import infer, pixel_metrics  # noqa: E402
-from wdmt.pipeline import load_samples  # noqa: E402
-from wdmt.rundir import RunDir  # noqa: E402
-from wdmt.tune import TUNING_FILE  # noqa: E402
+from wdmt import metrics as M
+from wdmt.config import EvalConfig
+from wdmt.evaluate import infer, pixel_metrics
+from wdmt.pipeline import load_samples
+from wdmt.rundir import RunDir
+from wdmt.tune import TUNING_FILE
 
 
 def _ranks(values: list[float]) -> list[int]:

@@ -1,24 +1,20 @@
 """Runs side by side on their proxy validation sets, from what ``wdmt tune`` wrote (no test photograph is read):
 
     for r in RUNS; do wdmt tune --run $r; done
-    python benchmarks/proxy_scores.py --runs RUNS [--save docs/....csv]
+    python benchmarks/proxy_scores.py --runs RUNS [--save CSV]
 
 One row per run: its seed, whether its training photographs were flipped, and the proxy pixel AP and AUROC inside
 the FOV of the unsmoothed map scored in one pass (``whole``; a model that cannot must be compared on its tuned
-choice, also in the row). A training option is judged this way before any test number is looked at (docs/beyond.md).
+choice, also in the row). A training option is judged this way before any test number is looked at (docs/methods.md).
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from run_report import report_runs  # noqa: E402
-
-from wdmt.rundir import RunDir  # noqa: E402
-from wdmt.tune import TUNING_FILE  # noqa: E402
+from wdmt.measure.reports import report_runs
+from wdmt.rundir import RunDir
+from wdmt.tune import TUNING_FILE
 
 
 def run_rows(run: Path) -> list[dict]:

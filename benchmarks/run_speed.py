@@ -11,25 +11,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from throughput import _median_time as median_time  # noqa: E402
-from throughput import matmul_gflops  # noqa: E402
-
-from wdmt.datasets import Sample  # noqa: E402
-from wdmt.evaluate import infer  # noqa: E402
-from wdmt.pipeline import PreparedSample  # noqa: E402
-from wdmt.preprocess import prepare  # noqa: E402
-from wdmt.rundir import RunDir  # noqa: E402
-from wdmt.runtime import cpu_name  # noqa: E402
-from wdmt.synth import render  # noqa: E402
+from wdmt.datasets import Sample
+from wdmt.evaluate import infer
+from wdmt.measure.timing import matmul_gflops, median_time
+from wdmt.pipeline import PreparedSample
+from wdmt.preprocess import prepare
+from wdmt.rundir import RunDir
+from wdmt.runtime import cpu_name
+from wdmt.synth import render
 
 
 def measure(run: Path, repeats: int) -> dict:

@@ -3,9 +3,9 @@
     python benchmarks/throughput.py [--json] [--quick] [--save FILE]
 
 Prints: the dense float32 matmul ceiling; training throughput of WDMT-Net at the ``paper`` and ``cpu`` preset
-geometries against the plainly written official network (``reference_unet.py``: NCHW, eager), same batch and input,
-with achieved FLOP/s (counted by torch's FlopCounterMode); full 768 x 768 images per second through tiling and
-stitching; HOG targets for 45 images cold and cached; pooled pixel AUROC + AUPRO over 16 M pixels. Medians.
+geometries against the plainly written official network (``wdmt.measure.reference_unet``: NCHW, eager), same batch
+and input, with achieved FLOP/s (counted by torch's FlopCounterMode); full 768 x 768 images per second through tiling
+and stitching; HOG targets for 45 images cold and cached; pooled pixel AUROC + AUPRO over 16 M pixels. Medians.
 The training batch is smaller than the presets' (stated in the output) so that one step fits a few seconds on 2 cores;
 throughput per image is what is compared.
 """
@@ -14,45 +14,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reference_unet import UNetCut  # noqa: E402
-
-from wdmt.models import Batch, create_model  # noqa: E402
-from wdmt.runtime import cpu_name  # noqa: E402
-
-
-def _median_time(fn, repeats: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
-
-
-def matmul_gflops(n: int = 2048, repeats: int = 5, dtype: torch.dtype = torch.float32) -> float:
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    return 2 * n**3 / _median_time(lambda: a @ b, repeats) / 1e9
-
-
-def bf16_is_native(n: int = 512) -> bool:
-    """Whether this CPU multiplies bfloat16 in hardware (AVX512-BF16, AMX). Without it torch falls back to a path
-    about 100x slower than float32 (1.3 GFLOP/s on an AVX2 AMD EPYC), every bf16 figure would take minutes, and
-    bf16 is no option there anyway: those figures are then left out (None)."""
-    return matmul_gflops(n, 2, torch.bfloat16) >= 0.5 * matmul_gflops(n, 2)
+from wdmt.measure.timing import (
+    bf16_is_native,
+    flops,
+    matmul_gflops,
+    median_time,
+    train_step_ours,
+    train_step_reference,
+)
+from wdmt.models import create_model
+from wdmt.runtime import cpu_name
 
 
 def _gf(v: float | None, spec: str = ".1f") -> str:
@@ -65,55 +44,18 @@ def _share(gflops: float | None, ceiling: float | None) -> str:
     return "-" if gflops is None or not ceiling else f"{100 * gflops / ceiling:.0f} %"
 
 
-def _train_step_ours(width: int, batch: int, tile: int):
-    torch.manual_seed(0)
-    m = create_model("wdmt", width=width).to(memory_format=torch.channels_last)
-    m.alpha.fill_(0.5)
-    opt = torch.optim.Adam(m.parameters(), 1e-4, amsgrad=True, weight_decay=5e-5)
-    x = torch.rand(batch, 1, tile, tile).contiguous(memory_format=torch.channels_last)
-    b = Batch(x, x, torch.rand(batch, 3, tile, tile).contiguous(memory_format=torch.channels_last))
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss, _ = m.loss(b)
-        loss.backward()
-        opt.step()
-    return step
-
-
-def _train_step_reference(width: int, batch: int, tile: int):
-    torch.manual_seed(0)
-    m = UNetCut(1, 2, width)
-    opt = torch.optim.Adam(m.parameters(), 1e-4, amsgrad=True, weight_decay=5e-5)
-    x, h = torch.rand(batch, 1, tile, tile), torch.rand(batch, 1, tile, tile)
-
-    def step():
-        opt.zero_grad()
-        _, out = m(x, 0.5)
-        loss = F.mse_loss(out[:, :1], x) + F.mse_loss(out[:, 1:], h)
-        loss.backward()
-        opt.step()
-    return step
-
-
-def _flops(step) -> float:
-    with FlopCounterMode(display=False) as fc:
-        step()
-    return float(fc.get_total_flops())
-
-
 def train_throughput(width: int, batch: int, tile: int, repeats: int, bf16: bool = True) -> dict:
     """fp32 (the presets' arithmetic) against the reference; bf16 autocast (``cpu_bf16``, opt-in) reported beside
     where the CPU has it (``bf16``)."""
-    ours, ref = _train_step_ours(width, batch, tile), _train_step_reference(width, batch, tile)
-    t_ours = _median_time(ours, repeats)
-    t_ref = _median_time(ref, repeats)
+    ours, ref = train_step_ours(width, batch, tile), train_step_reference(width, batch, tile)
+    t_ours = median_time(ours, repeats)
+    t_ref = median_time(ref, repeats)
 
     def ours_bf16():
         with torch.autocast("cpu", dtype=torch.bfloat16):
             ours()
-    t_bf16 = _median_time(ours_bf16, repeats) if bf16 else None
-    fl = _flops(ours)
+    t_bf16 = median_time(ours_bf16, repeats) if bf16 else None
+    fl = flops(ours)
     return {
         "width": width,
         "batch": batch,
@@ -153,7 +95,7 @@ def inference_images_s(width: int, repeats: int, fold: bool = True, precision: s
     with torch.inference_mode():
         cfg = TrainConfig()  # 768 px, 3 x 3 tiles, channels_last, as the presets
         ev = replace(cfg.eval, precision=precision, tiling=tiling)
-        t = _median_time(lambda: infer(m, [item, item], cfg, ev), repeats)
+        t = median_time(lambda: infer(m, [item, item], cfg, ev), repeats)
     return 2 / t
 
 
@@ -200,7 +142,7 @@ def backend_images_s(width: int, repeats: int, bf16: bool = True) -> dict:
             except Exception:  # noqa: BLE001 - not installed here
                 out[name] = None
                 continue
-            out[name] = 2 / _median_time(lambda det=det: [det.anomaly_map(rgb) for _ in range(2)], repeats)
+            out[name] = 2 / median_time(lambda det=det: [det.anomaly_map(rgb) for _ in range(2)], repeats)
     return out
 
 
@@ -261,37 +203,21 @@ def metrics_16m() -> float:
     return time.perf_counter() - t
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--json", action="store_true")
-    ap.add_argument("--quick", action="store_true", help="fewer repeats, HOG on 4 images (for a smoke test)")
-    ap.add_argument("--save", help="also write the JSON object to this file")
-    ap.add_argument("--backends-only", action="store_true",
-                    help="only the inference backends side by side (torch, onnxruntime, OpenVINO)")
-    ap.add_argument("--tilings-only", action="store_true",
-                    help="only the cpu preset's inference under each tiling (grid, overlap, whole) side by side")
-    a = ap.parse_args()
-    rep = 2 if a.quick else 3
-    if a.tilings_only:
-        res = {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__,
-               "images_s": {t: inference_images_s(16, rep, tiling=t) for t in ("grid", "overlap", "whole")}}
-        res["overlap_cost_x_grid"] = res["images_s"]["grid"] / res["images_s"]["overlap"]
-        if a.save:
-            Path(a.save).write_text(json.dumps(res, indent=1) + "\n")
-        print(json.dumps(res, indent=None if a.json else 1))
-        return
-    bf16 = bf16_is_native()
-    if a.backends_only:
-        res = {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__,
-               "bf16_native": bf16, "matmul_gflops": matmul_gflops(),
-               "matmul_bf16_gflops": matmul_gflops(dtype=torch.bfloat16) if bf16 else None,
-               "cpu_gflop_per_image": inference_gflop_per_image(16), "backends": backend_images_s(16, rep, bf16)}
-        if a.save:
-            Path(a.save).write_text(json.dumps(res, indent=1) + "\n")
-        print(json.dumps(res) if a.json else "", end="\n" if a.json else "")
-        if not a.json:
-            print_backends(res)
-        return
+def _tilings(rep: int) -> dict:
+    res = {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+           "images_s": {t: inference_images_s(16, rep, tiling=t) for t in ("grid", "overlap", "whole")}}
+    res["overlap_cost_x_grid"] = res["images_s"]["grid"] / res["images_s"]["overlap"]
+    return res
+
+
+def _backends(rep: int, bf16: bool) -> dict:
+    return {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "bf16_native": bf16, "matmul_gflops": matmul_gflops(),
+            "matmul_bf16_gflops": matmul_gflops(dtype=torch.bfloat16) if bf16 else None,
+            "cpu_gflop_per_image": inference_gflop_per_image(16), "backends": backend_images_s(16, rep, bf16)}
+
+
+def _everything(rep: int, bf16: bool, quick: bool) -> dict:
     res: dict = {
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
@@ -300,7 +226,7 @@ def main() -> None:
         "matmul_bf16_gflops": matmul_gflops(dtype=torch.bfloat16) if bf16 else None,
     }
     res["train"] = {
-        "paper": train_throughput(64, 2 if a.quick else 4, 256, rep, bf16),
+        "paper": train_throughput(64, 2 if quick else 4, 256, rep, bf16),
         "cpu": train_throughput(16, 8, 256, rep, bf16),
     }
     res["infer"] = {
@@ -312,13 +238,12 @@ def main() -> None:
         "paper_gflop_per_image": inference_gflop_per_image(64),
         "cpu_gflop_per_image": inference_gflop_per_image(16),
     }
-    res["hog"] = hog_times(4 if a.quick else 45)
+    res["hog"] = hog_times(4 if quick else 45)
     res["metrics_16m_s"] = metrics_16m()
-    if a.save:
-        Path(a.save).write_text(json.dumps(res, indent=1) + "\n")
-    if a.json:
-        print(json.dumps(res))
-        return
+    return res
+
+
+def _print_everything(res: dict) -> None:
     print(
         f"torch {res['torch']}, {res['threads']} threads; matmul ceiling {res['matmul_gflops']:.1f} GFLOP/s float32, "
         f"{_gf(res['matmul_bf16_gflops'])} GFLOP/s bfloat16 (2048^3)"
@@ -350,6 +275,36 @@ def main() -> None:
     h = res["hog"]
     print(f"HOG targets for {h['images']} images at 768: cold {h['cold_s']:.1f} s, cached {h['cached_s']:.2f} s")
     print(f"pixel AUROC + AUPRO over 27 x 768 x 768 = 15.9 M pixels: {res['metrics_16m_s']:.1f} s")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--quick", action="store_true", help="fewer repeats, HOG on 4 images (for a smoke test)")
+    ap.add_argument("--save", help="also write the JSON object to this file")
+    ap.add_argument("--backends-only", action="store_true",
+                    help="only the inference backends side by side (torch, onnxruntime, OpenVINO)")
+    ap.add_argument("--tilings-only", action="store_true",
+                    help="only the cpu preset's inference under each tiling (grid, overlap, whole) side by side")
+    a = ap.parse_args()
+    rep = 2 if a.quick else 3
+    bf16 = None if a.tilings_only else bf16_is_native()
+    if a.tilings_only:
+        res = _tilings(rep)
+    elif a.backends_only:
+        res = _backends(rep, bf16)
+    else:
+        res = _everything(rep, bf16, a.quick)
+    if a.save:
+        Path(a.save).write_text(json.dumps(res, indent=1) + "\n")
+    if a.tilings_only:
+        print(json.dumps(res, indent=None if a.json else 1))
+    elif a.json:
+        print(json.dumps(res))
+    elif a.backends_only:
+        print_backends(res)
+    else:
+        _print_everything(res)
 
 
 if __name__ == "__main__":

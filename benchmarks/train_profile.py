@@ -18,18 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from collections import defaultdict
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from throughput import _flops, _train_step_ours, _train_step_reference, matmul_gflops
-
+from wdmt.measure.timing import flops, matmul_gflops, train_step_ours, train_step_reference
 from wdmt.models import Batch, create_model
 
 PRESETS = {"paper": (64, 4), "cpu": (16, 8)}  # width, batch: as throughput.py
@@ -109,42 +105,9 @@ def compile_times(width: int, batch: int, repeats: int = 5) -> dict[str, float]:
     return {"compile_first_step_s": first, "eager_s": statistics.median(te), "compiled_s": statistics.median(tc)}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--preset", choices=list(PRESETS), default="paper")
-    ap.add_argument("--steps", type=int, default=2)
-    ap.add_argument("--compile", action="store_true", help="also time the step under torch.compile")
-    ap.add_argument("--json", action="store_true")
-    a = ap.parse_args()
-    width, batch = PRESETS[a.preset]
-    ceiling = matmul_gflops()
-    # before any profiling: once the profiler has run, eager steps measured 25 % slower in the same process
-    timed = compile_times(width, batch) if a.compile else None
-    ours, ref = _train_step_ours(width, batch, 256), _train_step_reference(width, batch, 256)
-    flops = _flops(ours) * a.steps
-    res = {
-        "preset": a.preset,
-        "width": width,
-        "batch": batch,
-        "threads": torch.get_num_threads(),
-        "matmul_gflops": ceiling,
-        "step_gflop": flops / a.steps / 1e9,
-        "ours": breakdown(ours, a.steps),
-        "reference": breakdown(ref, a.steps),
-    }
-    for side in ("ours", "reference"):
-        b = res[side]
-        b["conv_gflops"] = flops / b["convolution"] / 1e9
-        b["step_gflops"] = flops / b["total"] / 1e9
-    res["ratio"] = res["reference"]["total"] / res["ours"]["total"]
-    res["bound_share_of_matmul"] = res["ours"]["conv_gflops"] / ceiling
-    if timed:
-        res["compile"] = timed
-    if a.json:
-        print(json.dumps(res))
-        return
+def _print(res: dict, preset: str, steps: int, ceiling: float) -> None:
     print(
-        f"{a.preset} preset: width {width}, batch {batch}, tile 256, {a.steps} profiled steps, "
+        f"{preset} preset: width {res['width']}, batch {res['batch']}, tile 256, {steps} profiled steps, "
         f"{res['threads']} threads; {res['step_gflop']:.0f} GFLOP per step; matmul ceiling {ceiling:.0f} GFLOP/s"
     )
     kinds = [k for k, _ in KINDS] + ["skip blend, concat, copies", "in-place updates (Adam, gradient sums)", "other"]
@@ -166,12 +129,49 @@ def main() -> None:
         f"if every op but the convolutions were free, the step would reach {res['bound_share_of_matmul']:.0%} of "
         f"the matmul ceiling"
     )
-    if a.compile:
+    if "compile" in res:
         c = res["compile"]
         print(
             f"torch.compile (inductor): {c['compiled_s']:.2f} s per step against {c['eager_s']:.2f} eager "
             f"({c['eager_s'] / c['compiled_s']:.2f}x), after a first step of {c['compile_first_step_s']:.0f} s"
         )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--preset", choices=list(PRESETS), default="paper")
+    ap.add_argument("--steps", type=int, default=2)
+    ap.add_argument("--compile", action="store_true", help="also time the step under torch.compile")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    a = ap.parse_args()
+    width, batch = PRESETS[a.preset]
+    ceiling = matmul_gflops()
+    # before any profiling: once the profiler has run, eager steps measured 25 % slower in the same process
+    timed = compile_times(width, batch) if a.compile else None
+    ours, ref = train_step_ours(width, batch, 256), train_step_reference(width, batch, 256)
+    step_flops = flops(ours) * a.steps
+    res = {
+        "preset": a.preset,
+        "width": width,
+        "batch": batch,
+        "threads": torch.get_num_threads(),
+        "matmul_gflops": ceiling,
+        "step_gflop": step_flops / a.steps / 1e9,
+        "ours": breakdown(ours, a.steps),
+        "reference": breakdown(ref, a.steps),
+    }
+    for side in ("ours", "reference"):
+        b = res[side]
+        b["conv_gflops"] = step_flops / b["convolution"] / 1e9
+        b["step_gflops"] = step_flops / b["total"] / 1e9
+    res["ratio"] = res["reference"]["total"] / res["ours"]["total"]
+    res["bound_share_of_matmul"] = res["ours"]["conv_gflops"] / ceiling
+    if timed:
+        res["compile"] = timed
+    if a.json:
+        print(json.dumps(res))
+        return
+    _print(res, a.preset, a.steps, ceiling)
 
 
 if __name__ == "__main__":

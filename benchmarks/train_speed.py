@@ -44,12 +44,15 @@ def tiles_per_second(width: int, tile: int, channels_last: bool, batch: int = 8,
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--quick", action="store_true", help="one small geometry, one step (a smoke test)")
     a = ap.parse_args()
     rows = []
-    for width, tile in ((16, 128), (16, 256), (24, 256), (32, 256), (64, 256)):
+    geometries = ((16, 64),) if a.quick else ((16, 128), (16, 256), (24, 256), (32, 256), (64, 256))
+    for width, tile in geometries:
         for cl in (False, True):
-            fp32, bf16 = (round(tiles_per_second(width, tile, cl, bf16=b), 2) for b in (False, True))
+            fp32, bf16 = (round(tiles_per_second(width, tile, cl, steps=1 if a.quick else 5, bf16=b), 2)
+                          for b in (False, True))
             rows.append({"width": width, "tile": tile, "channels_last": cl, "tiles_per_s": fp32,
                          "tiles_per_s_bf16": bf16, "bf16_speedup": round(bf16 / fp32, 2)})
     head = {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__}

@@ -21,20 +21,17 @@ from __future__ import annotations
 import argparse
 import csv
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from wdmt import api
+from wdmt.atomic import write_csv_atomic
+from wdmt.config import resolve_config
+from wdmt.fuse import fuse_runs
+from wdmt.rundir import RunDir
+from wdmt.shipped import DEFAULT, ROOT, pack
 
-from wdmt import api  # noqa: E402
-from wdmt.atomic import write_csv_atomic  # noqa: E402
-from wdmt.config import resolve_config  # noqa: E402
-from wdmt.fuse import fuse_runs  # noqa: E402
-from wdmt.rundir import RunDir  # noqa: E402
-from wdmt.shipped import DEFAULT, ROOT, pack  # noqa: E402
-
-MODEL = "fusion"  # the best pixel and image figures of issue 15's comparison (docs/beyond.md)
+MODEL = "fusion"  # the best pixel and image figures of issue 15's comparison (docs/methods.md)
 FUSED = ("synth-seg", "padim")
 STACKED = "contrast"  # the second prior, beneath the first fusion
 # named, so a new default changes nothing
@@ -62,14 +59,14 @@ TILING = {
 }
 LIMITS = {
     "fusion": "It finds bright lesions (hard exudates) far better than red ones: in the 3-seed benchmark "
-              "(docs/beyond.md, per lesion kind) haemorrhages, half of IDRiD's lesion pixels, rank above healthy "
+              "(studies/2026-11-lesion-kinds) haemorrhages, half of IDRiD's lesion pixels, rank above healthy "
               "retina only about 2 times in 3, and the strict pixel threshold also marks scattered small spots on "
               "healthy retina and often the optic disc (17 % of the map's top 1 % in the benchmark). A clean map is "
               "not proof of a healthy eye.",
     "synth-seg": "synth-seg finds lesions like the synthetic ones it was trained on (dark-red, bright-yellow, textured "
-                 "blobs and dots) and marks little else: a clean map is not proof of a healthy eye (docs/beyond.md).",
+                 "blobs and dots) and marks little else: a clean map is not proof of a healthy eye (docs/methods.md).",
     "padim": "PaDiM marks whatever is unlike the training normals, vessels and the optic disc among them, and a new "
-             "camera looks unlike them (docs/beyond.md).",
+             "camera looks unlike them (docs/methods.md).",
 }
 COMMAND = "python scripts/build_shipped_model.py --idrid ../shared/data/idrid --hrf ../shared/data/hrf"
 REPRODUCE = (f"wdmt test --run src/wdmt/shipped/{DEFAULT} --data ../shared/data/idrid --protocol strict "

@@ -221,7 +221,7 @@ def test_jobs_train_runs_side_by_side_with_the_same_numbers(tiny_synth, tmp_path
 
 @pytest.mark.slow
 def test_a_later_seed_joins_a_benchmark_whose_runs_are_gone(tiny_synth, tmp_path):
-    """benchmarks/benchmark_add_runs.py: a benchmark made before archives kept only results-SUITE.csv; a seed trained
+    """The adding-a-seed study's script: a benchmark made before archives kept only results-SUITE.csv; a seed trained
     later elsewhere joins its rows, the earlier rows read back unchanged, and the table is rebuilt over both seeds."""
     import shutil
     import subprocess
@@ -236,7 +236,7 @@ def test_a_later_seed_joins_a_benchmark_whose_runs_are_gone(tiny_synth, tmp_path
     first = list(csv.DictReader(open(out / "results-ablation.csv")))
     shutil.rmtree(out / "runs")  # the machine that trained them is gone
     run_one(Setting("ae"), 6, tiny_synth, "tiny", later, "auto", False)
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "benchmark_add_runs.py"
+    script = Path(__file__).resolve().parents[1] / "studies" / "2026-12-adding-a-seed" / "benchmark_add_runs.py"
     cmd = [sys.executable, str(script), "--out", str(out), "--suite", "ablation", "--preset", "tiny", "--runs"]
     subprocess.run(cmd + [str(later / "runs" / "ae-s6")], check=True, capture_output=True)
     rows = list(csv.DictReader(open(out / "results-ablation.csv")))

@@ -14,6 +14,16 @@ from tests.conftest import shared_dataset
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _names(script: str, *names: str) -> tuple:
+    """Names from a measurement script, loaded by its path (scripts are no package; nothing edits sys.path)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(Path(script).stem, ROOT / script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return tuple(getattr(module, n) for n in names)
+
+
 @pytest.mark.slow
 def test_throughput_quick_prints_every_figure():
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "throughput.py"), "--quick", "--json"],
@@ -50,10 +60,8 @@ def test_map_artifacts_sees_seams_and_rims():
 
     import numpy as np
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from map_artifacts import artifact_ratios
-
     from wdmt.config import EvalConfig
+    from wdmt.measure.maps import artifact_ratios
 
     size = 96
     yy, xx = np.mgrid[0:size, 0:size]
@@ -89,8 +97,7 @@ def test_maps_report_covers_every_protocol(tiny_run, tmp_path):
 def test_lesion_kinds_counts_each_bright_pixel_once():
     import numpy as np
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from lesion_kinds import LESIONS, top_shares
+    LESIONS, top_shares = _names("benchmarks/lesion_kinds.py", "LESIONS", "top_shares")
 
     size = 100
     yy, xx = np.mgrid[0:size, 0:size]
@@ -107,8 +114,8 @@ def test_lesion_kinds_counts_each_bright_pixel_once():
 def test_mask_contrast_counts_mask_pixels_that_look_healthy():
     import numpy as np
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from mask_contrast import kind_contrast, local_contrast, shares
+    kind_contrast, local_contrast, shares = _names("studies/2026-12-oracle-bound/mask_contrast.py",
+                                                 "kind_contrast", "local_contrast", "shares")
 
     size = 200
     yy, xx = np.mgrid[0:size, 0:size]
@@ -132,8 +139,7 @@ def test_mask_contrast_counts_mask_pixels_that_look_healthy():
 def test_lesion_kinds_vessel_mask_follows_dark_lines_not_blobs():
     import numpy as np
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from lesion_kinds import vessel_mask
+    vessel_mask, = _names("benchmarks/lesion_kinds.py", "vessel_mask")
 
     size = 256
     yy, xx = np.mgrid[0:size, 0:size]
@@ -151,8 +157,7 @@ def test_lesion_kinds_vessel_mask_follows_dark_lines_not_blobs():
 
 
 def test_run_speed_times_a_run_as_it_evaluates_itself(tiny_run):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from run_speed import measure
+    measure, = _names("benchmarks/run_speed.py", "measure")
 
     r = measure(tiny_run, 1)
     assert r["model"] == "wdmt" and r["photographs_s"] > 0 and r["weights_mb"] > 0
@@ -164,8 +169,7 @@ def test_contrast_candidates_are_scored_on_the_proxy_set_with_their_own_or_the_r
 
     api.train(tiny_synth, resolve_config("tiny", model="contrast", model_options={"background_sigma": 6.0}),
               tmp_path / "con", progress=False)
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from contrast_line import score
+    score, = _names("studies/2026-11-red-lesions/contrast_line.py", "score")
 
     own, = score(tmp_path / "con", None)  # contrast_background.py: the run as fitted
     assert (own["background_sigma"], own["polarity"], own["vessel_line"]) == (6.0, "both", 31)
@@ -177,8 +181,7 @@ def test_contrast_candidates_are_scored_on_the_proxy_set_with_their_own_or_the_r
 def test_cv_image_compares_only_scores_of_one_run_and_refuses_overlapping_folds():
     import numpy as np
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from cv_image import check_folds, cv_rows, pair_auroc
+    check_folds, cv_rows, pair_auroc = _names("benchmarks/cv_image.py", "check_folds", "cv_rows", "pair_auroc")
 
     from wdmt import WdmtError
 
@@ -203,8 +206,7 @@ def test_oracle_bound_finds_the_weights_that_join_two_half_detectors():
     finds both, and the search must get there from the first member alone."""
     import numpy as np
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from oracle_bound import Search
+    Search, = _names("studies/2026-12-oracle-bound/oracle_bound.py", "Search")
 
     rng = np.random.default_rng(0)
     fov = np.ones((40, 40), bool)
@@ -224,8 +226,8 @@ def test_the_harder_proxy_keeps_the_painters_lesions_and_adds_faint_wide_ones_in
     the painter's (their mask holds the painter's)."""
     import numpy as np
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from proxy_beyond import beyond_training, painter_and_beyond
+    beyond_training, painter_and_beyond = _names("studies/2026-12-oracle-bound/proxy_beyond.py",
+                                                     "beyond_training", "painter_and_beyond")
 
     from wdmt.proxy import paint_lesions
 

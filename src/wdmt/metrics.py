@@ -174,3 +174,11 @@ def bootstrap_ci(
     if not vals:
         return (float("nan"), float("nan"))
     return float(np.quantile(vals, alpha / 2)), float(np.quantile(vals, 1 - alpha / 2))
+
+
+def auroc_ap(pos: np.ndarray, neg: np.ndarray) -> tuple[float, float]:
+    """AUROC and AP of positive scores against negative ones; NaN for both where either side is empty."""
+    if not len(pos) or not len(neg):
+        return float("nan"), float("nan")
+    c = curve(np.concatenate([pos, neg]), np.r_[np.ones(len(pos), bool), np.zeros(len(neg), bool)])
+    return auroc(c), average_precision(c)

@@ -1,6 +1,7 @@
 """The rerun of Tables 1 and 3 under the fill + FOV-loss preset against the black-surround runs, model by model.
 
-    python benchmarks/fill_vs_black.py [--fill docs/benchmarks/idrid-cpu-fill] [--black docs/benchmarks/idrid-cpu]
+    python studies/2026-12-fill-and-fov-loss/fill_vs_black.py [--fill docs/benchmarks/idrid-cpu-fill] \
+        [--black docs/benchmarks/idrid-cpu]
                                        [--save docs/benchmarks/idrid-cpu-fill/fill-vs-black.csv]
 
 Reads the two benchmarks' ``results-<suite>.csv`` (ablation and sota), pairs the runs by model and seed (only seeds

@@ -1,6 +1,7 @@
 """Add finished runs to a benchmark whose other runs are no longer on disk, and rebuild its table and report.
 
-    python benchmarks/benchmark_add_runs.py --out docs/benchmarks/idrid-cpu --suite beyond --preset cpu \
+    python studies/2026-12-adding-a-seed/benchmark_add_runs.py --out docs/benchmarks/idrid-cpu --suite beyond \
+        --preset cpu \
         --config configs/black-surround.yaml --runs RUN [RUN ...]
 
 ``wdmt benchmark --report-only`` rebuilds a table from the runs under ``OUT/runs`` (or an ``--archive`` of them).
@@ -20,13 +21,11 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from wdmt.benchmark.report import bars_figure, html_report  # noqa: E402
-from wdmt.benchmark.runner import finished, read_result  # noqa: E402
-from wdmt.benchmark.suites import Setting, normalise, reference_setting, suite_settings  # noqa: E402
-from wdmt.benchmark.tables import aggregate, markdown, read_results, recipe, write_results, write_table  # noqa: E402
-from wdmt.rundir import RunDir  # noqa: E402
+from wdmt.benchmark.report import bars_figure, html_report
+from wdmt.benchmark.runner import finished, read_result
+from wdmt.benchmark.suites import Setting, normalise, reference_setting, suite_settings
+from wdmt.benchmark.tables import aggregate, markdown, read_results, recipe, write_results, write_table
+from wdmt.rundir import RunDir
 
 KEPT_FIGURES = ("roc", "curves", "maps")  # first seed of each row: unchanged by a later seed
 
@@ -66,8 +65,8 @@ def main() -> None:
     pics += [p for k in KEPT_FIGURES if (p := a.out / f"{k}-{a.suite}.png").exists()]
     seeds = sorted({r.seed for r in rows})
     meta = {"preset": a.preset, "config": a.config, "seeds": seeds, "suite": a.suite,
-            "rebuilt by": "benchmarks/benchmark_add_runs.py, from results-" + a.suite + ".csv and the runs "
-                          + ", ".join(Path(r.run).name for r in added),
+            "rebuilt by": "studies/2026-12-adding-a-seed/benchmark_add_runs.py, from results-" + a.suite
+                          + ".csv and the runs " + ", ".join(Path(r.run).name for r in added),
             "figures": "the bars cover every seed; ROC, curves and maps show each row's first seed, as first made"}
     html_report(a.out, [(f"{a.suite} ({recipe(a.preset, a.config)}, seeds {seeds})", table, pics)], meta)
     print(json.dumps({"rows": len(rows), "added": [asdict(r) | {"roc": None} for r in added]}, indent=1)[:2000])

@@ -1,17 +1,14 @@
-"""The command line of the per-run report scripts (lesion_kinds.py, fusion_weights.py): ``--runs RUN [RUN ...]``,
-``--save CSV``; rows from each run, written atomically and printed as a markdown table."""
+"""The command line of the per-run report scripts (benchmarks/lesion_kinds.py and the studies' scripts):
+``--runs RUN [RUN ...]``, ``--save CSV``; rows from each run, written atomically and printed as a markdown table."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from wdmt.atomic import write_csv_atomic  # noqa: E402
-from wdmt.benchmark.tables import markdown  # noqa: E402
+from wdmt.atomic import write_csv_atomic
+from wdmt.benchmark.tables import markdown
 
 
 def runs_parser(description: str) -> argparse.ArgumentParser:

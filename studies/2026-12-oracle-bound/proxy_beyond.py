@@ -1,6 +1,6 @@
 """A harder proxy set tried on a fusion's weight: would it choose differently from the shipped proxy?
 
-    python benchmarks/proxy_beyond.py --runs FUSED_RUN [...] [--lesions beyond|annotated] [--save docs/....csv]
+    python studies/2026-12-oracle-bound/proxy_beyond.py --runs FUSED_RUN [...] [--lesions beyond|annotated] [--save CSV]
 
 The shipped proxy (:mod:`wdmt.proxy`) is saturated for the lesion segmenter (AUROC 0.998): its painted lesions are
 ones the segmenter finds, so it refuses any prior beneath it. Real disease is, by definition, what the segmenter did
@@ -28,20 +28,15 @@ figures per weight). Nothing is written into the runs.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from run_report import report_runs, runs_parser  # noqa: E402
-
-from wdmt.fuse import FUSION_FILE, choose_weight, member_maps  # noqa: E402
-from wdmt.proxy import Painter, paint_annotated, paint_lesions, proxy_set  # noqa: E402
-from wdmt.rundir import RunDir  # noqa: E402
+from wdmt.fuse import FUSION_FILE, choose_weight, member_maps
+from wdmt.measure.reports import report_runs, runs_parser
+from wdmt.proxy import Painter, paint_annotated, paint_lesions, proxy_set
+from wdmt.rundir import RunDir
 
 DARK = ((0.85, 0.98), (0.70, 0.90), (0.75, 0.92))
 YELLOW = np.array([1.0, 0.9, 0.3], np.float32)

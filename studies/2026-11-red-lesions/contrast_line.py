@@ -1,35 +1,30 @@
 """The contrast prior's polarity, vessel line and blob width, judged on the proxy validation set only (no test
 photograph):
 
-    python benchmarks/contrast_line.py --runs CONTRAST_RUN [CONTRAST_RUN ...] [--save docs/....csv]
+    python studies/2026-11-red-lesions/contrast_line.py --runs CONTRAST_RUN [CONTRAST_RUN ...] [--save CSV]
 
 For each fitted ``contrast`` run, every candidate (``polarity``, ``vessel_line``, ``blob_width``; the cell statistics of
 the run are the same for all: they depend on none of them) scores the run's proxy set (its validation normals with
 :mod:`wdmt.synth`'s painted lesions, 3 variants each, the run's seed): pixel AUROC and AP inside the FOV, and the
 seconds per 768 px picture on this machine's CPU (one thread). The candidate with the best mean proxy AUROC over the
-runs became the model's default (docs/beyond.md).
+runs became the model's default (docs/methods.md).
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from run_report import report_runs  # noqa: E402
-
-from wdmt import metrics as M  # noqa: E402
-from wdmt.fuse import fov_pixels  # noqa: E402
-from wdmt.models import create_model  # noqa: E402
-from wdmt.preprocess import to_tensor  # noqa: E402
-from wdmt.proxy import proxy_set  # noqa: E402
-from wdmt.rundir import RunDir  # noqa: E402
-from wdmt.runtime import cpu_name  # noqa: E402
+from wdmt import metrics as M
+from wdmt.fuse import fov_pixels
+from wdmt.measure.reports import report_runs
+from wdmt.models import create_model
+from wdmt.preprocess import to_tensor
+from wdmt.proxy import proxy_set
+from wdmt.rundir import RunDir
+from wdmt.runtime import cpu_name
 
 CANDIDATES = [("dark", 0, 0), ("dark", 31, 0), ("both", 0, 0), ("both", 15, 0), ("both", 21, 0), ("both", 31, 0),
               ("both", 41, 0), ("both", 61, 0), ("both", 31, 9), ("both", 31, 13), ("both", 31, 17),

@@ -1,7 +1,7 @@
 """How far a run's own ingredients could go: the pixel AUROC inside the FOV its members reach when the weights of
 their sum and the smoothing are picked **on the test photographs themselves**.
 
-    python benchmarks/oracle_bound.py --runs RUN [RUN ...] [--dark-widths PX [PX ...]] [--save docs/....csv]
+    python studies/2026-12-oracle-bound/oracle_bound.py --runs RUN [RUN ...] [--dark-widths PX [PX ...]] [--save CSV]
 
 A bound, never a choice: nothing here reaches a model, a default or a shipped file. It answers one question a target
 raises when it is missed: is the gap in how the members were weighted and smoothed (choices the proxy set makes), or
@@ -18,7 +18,6 @@ members equal), on every ``STRIDE``-th pixel each way (a quarter of the pixels: 
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,18 +25,15 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from run_report import report_runs, runs_parser  # noqa: E402
-
-from wdmt import metrics as M  # noqa: E402
-from wdmt.evaluate import infer  # noqa: E402
-from wdmt.models.contrast import LocalContrast  # noqa: E402
-from wdmt.models.features import smooth  # noqa: E402
-from wdmt.models.fusion.torch_model import Fusion, member_map  # noqa: E402
-from wdmt.pipeline import load_samples  # noqa: E402
-from wdmt.preprocess import to_tensor  # noqa: E402
-from wdmt.rundir import RunDir  # noqa: E402
+from wdmt import metrics as M
+from wdmt.evaluate import infer
+from wdmt.measure.reports import report_runs, runs_parser
+from wdmt.models.contrast import LocalContrast
+from wdmt.models.features import smooth
+from wdmt.models.fusion.torch_model import Fusion, member_map
+from wdmt.pipeline import load_samples
+from wdmt.preprocess import to_tensor
+from wdmt.rundir import RunDir
 
 WEIGHTS = (0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 SIGMAS = (0.0, 2.0, 4.0, 8.0, 16.0)

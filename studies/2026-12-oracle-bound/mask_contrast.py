@@ -1,6 +1,6 @@
 """How much of each lesion kind's annotated area looks like that lesion: IDRiD's masks against the photographs.
 
-    python benchmarks/mask_contrast.py --data ../shared/data/idrid [--save docs/....csv]
+    python studies/2026-12-oracle-bound/mask_contrast.py --data ../shared/data/idrid [--save CSV]
 
 No model: the annotated test photographs (prepared as every model sees them, 768 px, colour) and their per-kind
 masks. Each pixel's contrast is its green value against the local background, the median over a ``W`` px window
@@ -19,22 +19,18 @@ for the docs; it chooses nothing.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from lesion_kinds import LESIONS, _auroc_ap, kind_masks  # noqa: E402
-
-from wdmt.atomic import write_csv_atomic  # noqa: E402
-from wdmt.benchmark.tables import markdown  # noqa: E402
-from wdmt.datasets import open_dataset  # noqa: E402
-from wdmt.pipeline import load_samples  # noqa: E402
-from wdmt.preprocess import PreprocessConfig  # noqa: E402
+from wdmt.atomic import write_csv_atomic
+from wdmt.benchmark.tables import markdown
+from wdmt.datasets import open_dataset
+from wdmt.measure.lesions import LESIONS, kind_masks
+from wdmt.metrics import auroc_ap
+from wdmt.pipeline import load_samples
+from wdmt.preprocess import PreprocessConfig
 
 WINDOWS = (41, 81, 161)
 RED = ("MA", "HE")
@@ -67,7 +63,7 @@ def shares(kind: np.ndarray, healthy: np.ndarray) -> dict[str, float]:
     """``kind`` and ``healthy`` signed the same way (positive: toward the lesion)."""
     q50, q90 = np.quantile(healthy, [0.5, 0.9])
     return {"share_like_healthy": float(np.mean(kind <= q50)), "share_beyond_healthy_q90": float(np.mean(kind > q90)),
-            "auroc_vs_healthy": _auroc_ap(kind, healthy)[0]}
+            "auroc_vs_healthy": auroc_ap(kind, healthy)[0]}
 
 
 def rows_for(data: Path) -> list[dict]:

@@ -1,6 +1,6 @@
 """How the proxy set's choice of a fusion weight compares with the test set's, read after the choice (never to choose):
 
-    python benchmarks/fusion_weights.py --runs FUSED_RUN [FUSED_RUN ...] [--save docs/....csv]
+    python studies/2026-11-red-lesions/fusion_weights.py --runs FUSED_RUN [FUSED_RUN ...] [--save CSV]
 
 For each fused run (``wdmt fuse``), every candidate weight of its ``fusion.json``: the proxy's pixel AUROC and AP
 (recorded when the weight was chosen) beside the same figures on the run's annotated test photographs (FOV pixels,
@@ -11,17 +11,12 @@ the runs.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from run_report import report_runs  # noqa: E402
-
-from wdmt.fuse import FUSION_FILE, choose_weight, member_maps  # noqa: E402
-from wdmt.pipeline import load_samples  # noqa: E402
-from wdmt.rundir import RunDir  # noqa: E402
+from wdmt.fuse import FUSION_FILE, choose_weight, member_maps
+from wdmt.measure.reports import report_runs
+from wdmt.pipeline import load_samples
+from wdmt.rundir import RunDir
 
 
 def run_rows(run: Path) -> list[dict]:

@@ -1,6 +1,6 @@
 """What fine-tuning the lesion segmenter's encoder costs per training step (``synth-seg``, ``train_encoder_from``).
 
-    python benchmarks/segmenter_step.py [--threads N] [--json]
+    python studies/2026-11-red-lesions/segmenter_step.py [--threads N] [--json]
 
 Median of 5 timed steps after 2 warm-up steps, batch 8 of 256 px RGB tiles (the ``cpu`` preset's), width 16, the
 model's own optimiser, for the frozen encoder (-1) and fine-tuning from block 3 (the 1/8 and 1/16 scales) and from
