@@ -40,7 +40,7 @@ class EvalConfig:
         tiling: ``grid`` (the n x n tiles of training, as the paper; the ``paper`` preset's), ``overlap`` (the
             default: tiles at half-tile strides, (2n-1)^2 of them, blended with a window falling toward tile edges;
             2.8x the forward passes; the only tiling whose seam ratio met the 5 % target on all four runs measured on
-            validation normals, docs/maps.md),
+            validation normals, studies/2026-12-fill-and-fov-loss),
             ``whole`` (the whole picture in one pass: fully convolutional models only) or ``auto`` (whole where the
             model allows it, overlap where it has a fixed input size).
         precision: arithmetic of the forward pass at inference: ``fp32`` (exact, the default) or ``bf16`` (autocast;

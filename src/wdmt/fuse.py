@@ -8,7 +8,7 @@ whose proxy AP is at least ``AP_KEPT`` of the segmenter's own (weight 0). The te
 The fused run is an ordinary run directory (config, data split, weights of both members, ``fusion.json`` with every
 candidate), so ``wdmt test``, ``predict``, ``export`` and ``serve`` take it like any other, and ``wdmt fuse`` takes it
 as the segmenter of a second fusion: a second prior stacks on the first by the same rule (the segmenter + PaDiM
-fusion, then the vessel-free ``contrast`` map beneath both; docs/beyond.md).
+fusion, then the vessel-free ``contrast`` map beneath both; docs/methods.md).
 """
 
 from __future__ import annotations

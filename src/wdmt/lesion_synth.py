@@ -21,7 +21,7 @@ Three styles (``TrainConfig.synth_style``):
 * ``generic`` (the first one): the four contents equally likely, "dark" being the tile times 0.3-0.75 (green and blue
   a further 0.7). Its lesions are far darker than any vessel, so a segmenter trained on it learnt "much darker than
   a vessel": on IDRiD it ranked real haemorrhages, half the lesion pixels, at chance (AUROC 0.52, seeds 5-7,
-  docs/beyond.md). It stays the default, so that every run trained with it reproduces.
+  docs/methods.md). It stays the default, so that every run trained with it reproduces.
 * ``fundus``: the same, but "dark" becomes red lesions drawn as the literature describes them (e.g. the IDRiD and
   DiaretDB papers): blots, dots and flame shapes along a random direction, their inside the smoothed local
   background (a haemorrhage hides the choroid beneath it) darkened most in green and blue (green carries red-lesion
@@ -32,7 +32,7 @@ Three styles (``TrainConfig.synth_style``):
   (noise at 8-64 px covering up to 10 % of the tile; a large blot haemorrhage) in 80 % of red samples, and a
   fainter end (green x up to 0.85), on 50 % of lesioned tiles. Made because the ``fundus`` segmenter ranked real
   haemorrhages, half of IDRiD's lesion pixels, barely above healthy retina (0.52-0.66, a test diagnostic of
-  docs/beyond.md); its ranges were fixed before it was trained (docs/beyond.md, "Red lesions", part 9).
+  docs/methods.md); its ranges were fixed before it was trained (studies/2026-11-red-lesions, part 9).
 
 Everything is drawn from the run's generator, so a seed fixes the tiles bit for bit.
 """

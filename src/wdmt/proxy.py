@@ -114,7 +114,7 @@ def drawn_region(mask: np.ndarray, fov: np.ndarray, grow: float, join: float) ->
 
 def paint_annotated(rgb: np.ndarray, fov: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """The painter's lesions with haemorrhages labelled as annotators draw them: as regions around the blood (IDRiD's
-    haemorrhage masks are outlines; a quarter of their area is no darker than healthy retina, docs/beyond.md), not
+    haemorrhage masks are outlines; a quarter of their area is no darker than healthy retina, docs/methods.md), not
     the painted pixels. Other kinds keep their exact masks. Each picture draws its own outline width."""
     painted, masks = paint_kinds(rgb, fov, rng)
     scale = fov.shape[0] / 768

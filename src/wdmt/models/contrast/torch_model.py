@@ -1,7 +1,7 @@
 """Local colour contrast: how much darker (or brighter) each pixel is than the retina around it (not in the paper).
 
 Why a hand-made map beside learnt ones: on IDRiD every learnt model ranks haemorrhages, half of the lesion pixels,
-at 0.52-0.69 against healthy retina (docs/beyond.md), and no pooled pixel AUROC can pass about 0.85 while they stay
+at 0.52-0.69 against healthy retina (docs/methods.md), and no pooled pixel AUROC can pass about 0.85 while they stay
 there. Haemorrhages and microaneurysms are, first of all, retina that is darker in the green channel than its
 surroundings (green carries red-lesion contrast in fundus photographs; the usual hand-made red-lesion detectors
 start from the green channel against a smoothed background). This model is that cue and nothing more:
@@ -17,7 +17,7 @@ start from the green channel against a smoothed background). This model is that 
   both (``both``, the default: the absolute value), zero outside the FOV, smoothed by ``smooth_sigma`` px; image
   score: its maximum.
 
-Vessels are dark too, and with them in it the map is a poor detector (docs/beyond.md: pixel AUROC 0.57 inside the
+Vessels are dark too, and with them in it the map is a poor detector (docs/methods.md: pixel AUROC 0.57 inside the
 FOV on IDRiD, 3 seeds; 0.72 without them, with the defaults). ``vessel_line`` > 0 takes them out of the dark side,
 the way the classic microaneurysm detectors do (a top-hat with linear structuring elements): a vessel is long and
 thin, so some straight segment of ``vessel_line`` px fits inside it at some angle and a grey opening along that
@@ -31,7 +31,7 @@ where a photograph's macula is darker than the training normals' at that place).
 It is meant as the prior of ``wdmt fuse``, which lays the lesion segmenter's findings over a small share of it.
 ``polarity``, ``vessel_line``, ``blob_width``, ``background_sigma`` and the weight are chosen on the proxy validation
 set. A wide background matters for the large blots: with a Gaussian of 12 px a blot 30 px across is a good part of its
-own background and its centre hardly stands out; 32 px was the proxy's choice (docs/beyond.md). There is no
+own background and its centre hardly stands out; 32 px was the proxy's choice (docs/methods.md). There is no
 reconstruction: ``ModelOutput.recon`` is the input.
 """
 
@@ -130,7 +130,7 @@ class ContrastConfig:
     background_sigma: float = 32.0  # px: the proxy's choice of 12-48 (contrast_background.py); 12 was the first
     smooth_sigma: float = 2.0  # px, of the map
     grid: int = 24  # cells per side over the picture, as PaDiM's
-    polarity: Literal["dark", "bright", "both"] = "both"  # the proxy's choice, as vessel_line's (docs/beyond.md)
+    polarity: Literal["dark", "bright", "both"] = "both"  # the proxy's choice, as vessel_line's (docs/methods.md)
     fov_threshold: float = 0.04
     vessel_line: int = 31  # px, length of the line that erases vessels from the dark side; 0: keep them
     vessel_angles: int = 12  # directions of that line over 180 degrees
