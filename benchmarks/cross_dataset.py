@@ -1,5 +1,5 @@
 """Image level on another camera, per disease: runs trained on one dataset's normals, scored on every photograph of
-another (issue 15's cross-dataset row; HRF: 15 healthy, 15 diabetic retinopathy, 15 glaucoma).
+another (the cross-camera rows of docs/methods.md; HRF: 15 healthy, 15 diabetic retinopathy, 15 glaucoma).
 
     python benchmarks/cross_dataset.py --data ../shared/data/hrf --runs RUN [RUN ...] --save docs/.../cross-hrf.csv
 

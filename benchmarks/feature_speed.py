@@ -1,4 +1,4 @@
-"""Speed and size of a fitted feature model (PatchCore, PaDiM), measured side by side in one process (issue 15).
+"""Speed and size of a fitted feature model (PatchCore, PaDiM), measured side by side in one process.
 
     python benchmarks/feature_speed.py --run RUN [--repeats 5] [--save FILE]
 

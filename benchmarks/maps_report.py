@@ -1,4 +1,4 @@
-"""Every way issue 14 asks a run's heat maps to be judged, in one command, on the run's own test split:
+"""Every way a run's heat maps are judged, in one command, on the run's own test split:
 
     python benchmarks/maps_report.py --run RUN [--hrf ../shared/data/hrf] [--save docs/....json]
 

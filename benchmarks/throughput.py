@@ -1,4 +1,4 @@
-"""Speed of wdmt on this machine, measured side by side in one process (issue 5).
+"""Speed of wdmt on this machine, measured side by side in one process.
 
     python benchmarks/throughput.py [--json] [--quick] [--save FILE]
 

@@ -1,5 +1,5 @@
-"""Where a training step's time goes, ours against the reference: why the fp32 targets of issue 5 are or are not
-reachable on this machine.
+"""Where a training step's time goes, ours against the reference: why the fp32 throughput targets of
+docs/performance.md are or are not reachable on this machine.
 
     python benchmarks/train_profile.py [--preset paper|cpu] [--steps 2] [--compile] [--json]
 
