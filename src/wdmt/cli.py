@@ -653,7 +653,14 @@ EXAMPLES = {
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults shown after each option's help; the example below each verb kept as written."""
+    """Defaults shown after each option's help, unless the help says it or there is none to show (an unset option,
+    an off switch); the example below each verb kept as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default in (None, False) or "default" in text:
+            return text
+        return super()._get_help_string(action)
 
 
 def _finish(parser: argparse.ArgumentParser) -> None:
