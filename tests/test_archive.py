@@ -48,13 +48,14 @@ def _rows(out: Path) -> tuple[list[dict], list[dict]]:
 # --- inputs ---------------------------------------------------------------------------------------------------------
 def test_inputs_expand_folders_lists_and_files_each_once_with_mirrored_keys(tmp_path):
     for rel in ("a/x.jpg", "a/sub/y.png", "b/x.jpg", "a/.hidden.jpg", "a/notes.txt", "a/out/old_overlay.png",
-                "c/z.jpg", "c/z.png"):
+                "c/z.jpg", "c/z.png", "b/scores/predict.json", "b/scores/x_overlay.jpg"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"x")
     (tmp_path / "list.txt").write_text("# a comment\n\nc/z.jpg\nc/z.png\n/nonexistent/q.jpg\n")
     got = expand(["a", "b", "@list.txt", "a/x.jpg"], skip=tmp_path / "a" / "out", cwd=tmp_path)
     keys = [p.key for p in got]
-    assert keys == ["a/x", "a/sub/y", "b/x", "c/z.jpg", "c/z.png", "nonexistent/q"]  # a folder, then its folders
+    # a folder, then its folders; this run's --out and another run's output folder (b/scores) left out
+    assert keys == ["a/x", "a/sub/y", "b/x", "c/z.jpg", "c/z.png", "nonexistent/q"]
     assert all(p.path.is_absolute() for p in got)
 
 
@@ -279,3 +280,17 @@ def test_archive_out_refuses_a_file_as_its_folder(tmp_path):
 def test_usage_documents_every_exit_code():
     text = (REPO / "docs" / "usage.md").read_text()
     assert f"exit code {SOME_FAILED}" in text and "--engine ray" in text and "RAY_ADDRESS" in text
+
+
+def test_a_reader_that_stops_early_ends_the_echo_not_the_scoring(tiny_run, tiny_synth, tmp_path):
+    """`wdmt predict ... | head -1`: no traceback, every photograph still scored into the files. Writing to a pipe
+    whose reader has gone fails at once, so the rows after the first meet the closed pipe."""
+    _photos(tiny_synth, tmp_path / "p", 30)
+    cmd = [sys.executable, "-m", "wdmt", "predict", "--run", str(tiny_run), str(tmp_path / "p"), "--out",
+           str(tmp_path / "out"), "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    proc.stdout.readline()
+    proc.stdout.close()  # the reader goes away after one row
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0 and "Traceback" not in err, err
+    assert len(_rows(tmp_path / "out")[0]) == 30

@@ -200,7 +200,10 @@ def _cmd_predict(a: argparse.Namespace) -> int:
                   f"{todo} to score", file=sys.stderr)
 
     def row(r: dict[str, Any]) -> None:
-        print(json.dumps(r), flush=True)
+        try:
+            print(json.dumps(r), flush=True)
+        except BrokenPipeError:  # a reader that stopped (| head) ends the echo, not the scoring: the files have it all
+            _silence_stdout()
 
     s = score_archive(spec, a.images, a.out, opts, engine=a.engine, on_row=row, on_start=started,
                       ray_actors=a.ray_actors)
@@ -693,6 +696,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that nothing more is written to a pipe whose reader has gone."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):  # file names that are not UTF-8 must not crash a report
         if hasattr(stream, "reconfigure"):
@@ -709,6 +721,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("wdmt: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of our output went away (| head): no traceback, as other tools
+        _silence_stdout()
+        return 141
 
 
 if __name__ == "__main__":

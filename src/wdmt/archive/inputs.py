@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
+from wdmt.archive.outputs import MANIFEST
 from wdmt.errors import WdmtError
 from wdmt.io import IMAGE_SUFFIXES
 
@@ -37,10 +38,12 @@ def _is_image(p: Path) -> bool:
 
 
 def _walk(folder: Path, skip: Path | None) -> Iterable[Path]:
-    """Every image under ``folder`` in sorted order, hidden entries and ``skip`` (the output folder) left out."""
+    """Every image under ``folder`` in sorted order; hidden entries, ``skip`` (this run's output folder) and the
+    output folders of other runs (they hold a ``predict.json``: their overlays are pictures too) left out."""
     for root, dirs, files in os.walk(folder):
         r = Path(root)
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (skip is None or r / d != skip))
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (skip is None or r / d != skip)
+                         and not (r / d / MANIFEST).is_file())
         yield from (r / f for f in sorted(files) if _is_image(r / f))
 
 
