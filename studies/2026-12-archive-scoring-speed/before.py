@@ -1,7 +1,7 @@
 """``wdmt predict`` as it was at commit 27ec1a6, on the benchmark's photographs: photographs per second from a 1- and
 an N-photograph call, whose difference cancels model loading. Run with that commit's source first on PYTHONPATH.
 
-    PYTHONPATH=/tmp/oldwdmt/src python studies/2026-12-archive-scoring-speed/before.py PHOTOS_DIR N
+    PYTHONPATH=../wdmt-27ec1a6/src python studies/2026-12-archive-scoring-speed/before.py PHOTOS_DIR N
 """
 
 from __future__ import annotations
