@@ -61,12 +61,19 @@ def load_weights(path: Path) -> dict[str, Any]:
     return state
 
 
+def checkpoint_file(path: Path) -> Path:
+    """The file that holds checkpoint ``path``: itself, or where only ``<name>.safetensors`` exists (a shipped model)
+    that one."""
+    path, weights = Path(path), Path(path).with_suffix(".safetensors")
+    return weights if not path.is_file() and weights.is_file() else path
+
+
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """Load a checkpoint we wrote; pickled objects of any other kind are refused (weights_only). Where only
     ``<name>.safetensors`` exists (a shipped model), its weights."""
-    path = Path(path)
-    if not path.is_file() and path.with_suffix(".safetensors").is_file():
-        return load_weights(path.with_suffix(".safetensors"))
+    path = checkpoint_file(path)
+    if path.suffix == ".safetensors":
+        return load_weights(path)
     if not path.is_file():
         raise WdmtError(path, "checkpoint not found")
     try:

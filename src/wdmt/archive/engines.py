@@ -84,7 +84,7 @@ class TorchEngine:
 
     def __init__(self, spec: EngineSpec) -> None:
         from wdmt.calibration import decision_settings
-        from wdmt.rundir import RunDir
+        from wdmt.rundir import RunDir, checkpoint_file
         from wdmt.runtime import to_device
         from wdmt.shipped import shipped_run
 
@@ -98,8 +98,7 @@ class TorchEngine:
         self.photos_per_batch = spec.photos_per_batch or (8 if self.device.type == "cuda" else 1)
         to_device(self.model, self.device, self.cfg.channels_last)
         self.preprocess: PreprocessConfig = self.cfg.preprocess
-        weights = rd.checkpoint_path(spec.checkpoint)
-        self.weights = weights if weights.is_file() else weights.with_suffix(".safetensors")
+        self.weights = checkpoint_file(rd.checkpoint_path(spec.checkpoint))
         self.spec = spec
 
     def identity(self) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from wdmt.atomic import atomic_path, read_csv, write_csv_atomic, write_json_atomic, write_text_atomic
+from wdmt.atomic import atomic_path, write_csv_atomic, write_json_atomic, write_text_atomic
 from wdmt.errors import WdmtError
 
 FIELDS = ("image", "score", "threshold", "decision", "lesion_pixels_percent", "threshold_rule", "overlay", "map",
@@ -98,7 +98,6 @@ class ArchiveOut:
             self.done = {r["image"]: r for r in self._rows_so_far()}
         elif self.root.exists() and not self.root.is_dir():
             raise WdmtError(self.root, "--out exists and is not a folder")
-        self.errors_written = 0
 
     def _check_same_settings(self) -> None:
         try:
@@ -140,7 +139,6 @@ class ArchiveOut:
 
     def error(self, image: Path, reason: str) -> None:
         _append_line(self.root / "errors.csv", _csv_line({"image": str(image), "error": reason}, ERROR_FIELDS))
-        self.errors_written += 1
 
     def finish(self, record: dict[str, Any]) -> None:
         write_json_atomic(self.root / MANIFEST, {**record, "settings": self.settings})
@@ -179,8 +177,3 @@ def _differences(a: Any, b: Any, prefix: str = "") -> set[str]:
             out |= _differences(a.get(k), b.get(k), f"{prefix}{k}.")
         return out
     return set() if a == b else {prefix.rstrip(".")}
-
-
-def read_errors(root: Path) -> list[dict[str, str]]:
-    p = Path(root) / "errors.csv"
-    return read_csv(p) if p.is_file() else []

@@ -21,7 +21,7 @@ import numpy as np
 from wdmt.archive.engines import Engine, EngineSpec
 from wdmt.archive.inputs import Photo
 from wdmt.archive.outputs import ArchiveOut, FileOptions
-from wdmt.archive.stream import StreamOptions, Tally, _reason, draft_for, load, write
+from wdmt.archive.stream import StreamOptions, Tally, draft_for, failure_reason, load, write
 from wdmt.errors import WdmtError
 
 CPUS_PER_ACTOR = 2
@@ -45,13 +45,13 @@ class ScoreActor:
                 ready.append((i, load(Photo(Path(str(path)), str(key)), self.engine.preprocess, self.files,
                                       self.draft)))
             except Exception as e:  # noqa: BLE001 - reported per photograph, as the local engine does
-                errors[i] = _reason(e)
+                errors[i] = failure_reason(e)
         scored = self.engine.score([item.picture for _, item in ready]) if ready else []
         for (i, item), (amap, score) in zip(ready, scored, strict=True):
             try:
                 rows[i] = json.dumps(write(self.root, self.files, item, amap, score, self.engine.thresholds))
             except Exception as e:  # noqa: BLE001
-                errors[i] = _reason(e)
+                errors[i] = failure_reason(e)
         return {"image": [str(p) for p in batch["image"]], "row": rows, "error": errors}
 
 

@@ -115,7 +115,8 @@ class _Inline:
         pass
 
 
-def _reason(e: BaseException) -> str:
+def failure_reason(e: BaseException) -> str:
+    """One line for errors.csv: a WdmtError's own reason, else the exception's type and first line."""
     if isinstance(e, WdmtError):
         return e.reason
     return f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}".rstrip(": ")
@@ -142,10 +143,11 @@ def check_all(photos: list[Photo], pre: PreprocessConfig, workers: int) -> None:
 
 
 def _check_one(photo: Photo, pre: PreprocessConfig) -> str | None:
+    no_files = FileOptions(overlays=False)
     try:
-        prepare(read_photo(photo.path, (pre.size, pre.size))[0], pre, source=str(photo.path))
+        load(photo, pre, no_files, draft_for(pre, no_files))
     except Exception as e:  # noqa: BLE001 - reported by the caller, named by its file
-        return _reason(e)
+        return failure_reason(e)
     return None
 
 
@@ -232,7 +234,7 @@ class Streamer:
 
     def _failed(self, photo: Photo, e: BaseException, bar: tqdm) -> None:
         if self.opts.fail_fast:
-            raise WdmtError(photo.path, _reason(e)) from e
-        self.out.error(photo.path, _reason(e))
+            raise WdmtError(photo.path, failure_reason(e)) from e
+        self.out.error(photo.path, failure_reason(e))
         self.tally.failed += 1
         bar.update(1)
